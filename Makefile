@@ -1,0 +1,57 @@
+# reload-safe — the two commands a newcomer needs are `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+STAMP := $(VENV)/.installed
+
+.PHONY: help install lint test test-fast tools cluster demo bench reliability clean
+
+help:
+	@echo "make demo         run the seed experiment end to end against a real kube-apiserver"
+	@echo "make test         lint, type-check, import contracts, and every test (builds the control plane once)"
+	@echo "make test-fast    the same without the tests that need the control plane"
+	@echo "make tools        build or reuse kube-apiserver, etcd and helm; prints their directory last"
+	@echo "make cluster      start etcd + kube-apiserver on loopback until Ctrl-C"
+	@echo "make bench        the performance benchmark (docs/performance.md)"
+	@echo "make reliability  long fuzz and soak runs (docs/reliability.md)"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	ruff check webhook tests
+	ruff format --check webhook tests
+	mypy
+	lint-imports
+
+tools:
+	@bash tests/tools/build.sh
+
+test: lint
+	@bash tests/tools/build.sh >/dev/null
+	RELOAD_SAFE_TOOLS="$$(bash tests/tools/build.sh | tail -n 1)" pytest -q
+
+test-fast: lint
+	pytest -q -m "not e2e"
+
+cluster: $(STAMP)
+	python -m tests.envtest
+
+demo: $(STAMP)
+	@bash tests/tools/build.sh >/dev/null
+	python -m tests.demo
+
+bench: $(STAMP)
+	python -m bench
+
+reliability: $(STAMP)
+	pytest -q -m slow tests/reliability
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

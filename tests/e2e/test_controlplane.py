@@ -1,0 +1,114 @@
+"""Smoke test of the loopback control plane (tests/envtest): the harness every e2e test uses."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.envtest import ADMIN_GROUP, ControlPlane, pinned_versions
+
+pytestmark = pytest.mark.e2e
+
+client = pytest.importorskip("kubernetes.client")
+
+
+@pytest.fixture(scope="module")
+def control_plane() -> Iterator[ControlPlane]:
+    with ControlPlane(audit=True) as cp:
+        yield cp
+
+
+def _deployment(name: str) -> Any:
+    labels = {"app": name}
+    return client.V1Deployment(
+        metadata=client.V1ObjectMeta(name=name, labels=labels),
+        spec=client.V1DeploymentSpec(
+            replicas=1,
+            selector=client.V1LabelSelector(match_labels=labels),
+            template=client.V1PodTemplateSpec(
+                metadata=client.V1ObjectMeta(labels=labels),
+                spec=client.V1PodSpec(
+                    containers=[
+                        client.V1Container(
+                            name="app",
+                            image="registry.example/app:1",
+                            env_from=[client.V1EnvFromSource(config_map_ref=client.V1ConfigMapEnvSource(name="cfg"))],
+                        )
+                    ]
+                ),
+            ),
+        ),
+    )
+
+
+def test_versions_match_the_pins(control_plane: ControlPlane) -> None:
+    pins = pinned_versions()
+    assert control_plane.apiserver_version() == f"Kubernetes {pins['kubernetes']}"
+    etcd = subprocess.run(
+        [str(control_plane.binary("etcd")), "--version"], capture_output=True, text=True, check=True
+    ).stdout
+    assert f"etcd Version: {pins['etcd'].removeprefix('v')}" in etcd
+    helm = subprocess.run(
+        [str(control_plane.binary("helm")), "version", "--short"], capture_output=True, text=True, check=True
+    ).stdout
+    assert helm.startswith(pins["helm"])
+    # The API server reports the same version over the API.
+    info = client.VersionApi(control_plane.api_client()).get_code()
+    assert info.git_version == pins["kubernetes"]
+
+
+def test_objects_round_trip_and_survive_restarts(control_plane: ControlPlane) -> None:
+    api = control_plane.api_client()
+    ns = control_plane.new_namespace("smoke", labels={"reload-safe.io/policy": "warn"})
+    core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+
+    core.create_namespaced_config_map(
+        ns, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="cfg"), data={"log_level": "INFO"})
+    )
+    apps.create_namespaced_deployment(ns, _deployment("web"))
+
+    assert core.read_namespace(ns).metadata.labels["reload-safe.io/policy"] == "warn"
+    assert core.read_namespaced_config_map("cfg", ns).data == {"log_level": "INFO"}
+    dep = apps.read_namespaced_deployment("web", ns)
+    assert dep.spec.template.spec.containers[0].env_from[0].config_map_ref.name == "cfg"
+    # No controller-manager: nothing turns the Deployment into ReplicaSets.
+    assert apps.list_namespaced_replica_set(ns).items == []
+
+    old_pid = control_plane.apiserver_pid
+    url = control_plane.url
+    control_plane.restart_apiserver()
+    assert control_plane.apiserver_pid != old_pid
+    assert control_plane.url == url  # same port: the kubeconfig stays valid
+
+    api = control_plane.api_client()
+    core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+    assert core.read_namespaced_config_map("cfg", ns).data == {"log_level": "INFO"}
+    assert apps.read_namespaced_deployment("web", ns).metadata.uid == dep.metadata.uid
+
+    control_plane.restart_etcd()
+    assert core.read_namespaced_config_map("cfg", ns).data == {"log_level": "INFO"}
+    core.patch_namespaced_config_map("cfg", ns, {"data": {"log_level": "DEBUG"}})
+    assert core.read_namespaced_config_map("cfg", ns).data == {"log_level": "DEBUG"}
+
+
+def test_admin_identity_and_audit_log(control_plane: ControlPlane) -> None:
+    api = control_plane.api_client()
+    review = client.AuthenticationV1Api(api).create_self_subject_review(client.V1SelfSubjectReview())
+    assert ADMIN_GROUP in review.status.user_info.groups
+
+    ns = control_plane.new_namespace("audit")
+    client.CoreV1Api(api).create_namespaced_config_map(ns, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="a")))
+    events = control_plane.read_audit_events()
+    created = [
+        e
+        for e in events
+        if e.get("verb") == "create"
+        and e.get("objectRef", {}).get("resource") == "configmaps"
+        and e.get("objectRef", {}).get("namespace") == ns
+    ]
+    assert created, f"no audit event for the ConfigMap among {len(events)} events"
+    assert created[0]["level"] == "Metadata"
+    assert created[0]["responseStatus"]["code"] == 201

@@ -1,0 +1,120 @@
+"""Small builders for workload objects, so each test states only what it is about."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from webhook.policy import ConfigMapContent
+
+TEMPLATE_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job")
+ALL_KINDS = ("Pod", *TEMPLATE_KINDS, "CronJob")
+API_VERSIONS = {
+    "Pod": "v1",
+    "ReplicationController": "v1",
+    "Deployment": "apps/v1",
+    "StatefulSet": "apps/v1",
+    "DaemonSet": "apps/v1",
+    "ReplicaSet": "apps/v1",
+    "Job": "batch/v1",
+    "CronJob": "batch/v1",
+}
+
+
+def container(name: str = "app", **fields: Any) -> dict[str, Any]:
+    return {"name": name, "image": "nginx:1.27", **fields}
+
+
+def env_ref(configmap: str, key: str, *, var: str = "VAR", optional: bool | None = None) -> dict[str, Any]:
+    ref: dict[str, Any] = {"name": configmap, "key": key}
+    if optional is not None:
+        ref["optional"] = optional
+    return {"name": var, "valueFrom": {"configMapKeyRef": ref}}
+
+
+def env_from(configmap: str) -> dict[str, Any]:
+    return {"configMapRef": {"name": configmap}}
+
+
+def cm_volume(name: str, configmap: str, *, items: list[str] | None = None) -> dict[str, Any]:
+    source: dict[str, Any] = {"name": configmap}
+    if items is not None:
+        source["items"] = [{"key": k, "path": k} for k in items]
+    return {"name": name, "configMap": source}
+
+
+def projected_volume(name: str, *configmaps: str) -> dict[str, Any]:
+    return {"name": name, "projected": {"sources": [{"configMap": {"name": c}} for c in configmaps]}}
+
+
+def mount(volume: str, path: str, *, sub_path: str | None = None, expr: str | None = None) -> dict[str, Any]:
+    m: dict[str, Any] = {"name": volume, "mountPath": path}
+    if sub_path is not None:
+        m["subPath"] = sub_path
+    if expr is not None:
+        m["subPathExpr"] = expr
+    return m
+
+
+def pod_spec(
+    *containers: dict[str, Any], volumes: list[dict[str, Any]] | None = None, init: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {"containers": list(containers) or [container()]}
+    if volumes:
+        spec["volumes"] = volumes
+    if init:
+        spec["initContainers"] = init
+    return spec
+
+
+def workload(
+    kind: str,
+    spec: dict[str, Any],
+    *,
+    name: str = "web",
+    namespace: str | None = "team-a",
+    annotations: dict[str, Any] | None = None,
+    template_annotations: dict[str, Any] | None = None,
+    owned: bool = False,
+) -> dict[str, Any]:
+    """A `kind` object whose pod template (or, for a Pod, itself) has `spec`."""
+    metadata: dict[str, Any] = {"name": name}
+    if namespace:
+        metadata["namespace"] = namespace
+    if annotations is not None:
+        metadata["annotations"] = dict(annotations)
+    if owned:
+        metadata["ownerReferences"] = [
+            {"apiVersion": "apps/v1", "kind": "Deployment", "name": "owner", "uid": "u-1", "controller": True}
+        ]
+    spec = copy.deepcopy(spec)
+    if kind == "Pod":
+        if template_annotations:
+            metadata.setdefault("annotations", {}).update(template_annotations)
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
+    template: dict[str, Any] = {"metadata": {"labels": {"app": name}}, "spec": spec}
+    if template_annotations is not None:
+        template["metadata"]["annotations"] = dict(template_annotations)
+    selector = {"matchLabels": {"app": name}}
+    if kind == "CronJob":
+        spec["restartPolicy"] = "OnFailure"
+        body: dict[str, Any] = {"schedule": "*/5 * * * *", "jobTemplate": {"spec": {"template": template}}}
+    elif kind == "Job":
+        spec["restartPolicy"] = "Never"
+        body = {"template": template}
+    elif kind == "ReplicationController":
+        body = {"selector": {"app": name}, "template": template}
+    elif kind == "StatefulSet":
+        body = {"selector": selector, "serviceName": name, "template": template}
+    else:
+        body = {"selector": selector, "template": template}
+    return {"apiVersion": API_VERSIONS[kind], "kind": kind, "metadata": metadata, "spec": body}
+
+
+def cm(name: str, data: dict[str, str] | None = None, **fields: Any) -> ConfigMapContent:
+    return ConfigMapContent(name=name, data=data or {}, **fields)
+
+
+ENV_FROM_SPEC = pod_spec(container(envFrom=[env_from("env-config")]))
+ENV_CONFIG = {"env-config": cm("env-config", {"log_level": "INFO"})}
+SEED_HASH = "sha256:08c2241d98d68d7f1f0676bc1542957dcdccdf1bb200a0788849e738f1bd3394"

@@ -1,0 +1,71 @@
+"""The content hash of the configuration a workload consumes (SPEC "Hash algorithm (exact)").
+
+The same function serves the webhook and the rollout controller, so a ConfigMap change and a
+re-apply of the workload produce the same value and never two rollouts for one change.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+
+from webhook.policy.model import ConfigMapContent, ConfigMaps, Reference, RefType
+
+Entry = tuple[str, str, str, str | None]
+"""`[name, field, key, value]`: value is base64 of the bytes, None when not found."""
+
+
+def consumed_entries(references: Iterable[Reference], configmaps: ConfigMaps) -> list[Entry]:
+    """The distinct consumed entries of all references, sorted by (name, field, key)."""
+    entries: set[Entry] = set()
+    for reference in references:
+        content = configmaps.get(reference.configmap)
+        if isinstance(content, ConfigMapContent):
+            entries.update(_entries_of(reference, content))
+        else:
+            entries.add((reference.configmap, "", "", None))
+    return sorted(entries, key=lambda entry: entry[:3])
+
+
+def config_hash(entries: list[Entry]) -> str:
+    """`sha256:` + hex digest of the entries serialised as compact ASCII JSON."""
+    payload = json.dumps(entries, separators=(",", ":"), ensure_ascii=True)
+    return "sha256:" + hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def _entries_of(reference: Reference, content: ConfigMapContent) -> Iterator[Entry]:
+    name = reference.configmap
+    if reference.type is RefType.ENV:
+        assert reference.key is not None
+        yield _from_data_only(name, reference.key, content)
+    elif reference.type is RefType.ENV_FROM:
+        for key, value in content.data.items():
+            yield (name, "data", key, _b64(value.encode("utf-8")))
+    elif reference.items is not None:
+        for key in reference.items:
+            yield _from_data_or_binary(name, key, content)
+    else:
+        for key, value in content.data.items():
+            yield (name, "data", key, _b64(value.encode("utf-8")))
+        for key, raw in content.binary_data.items():
+            yield (name, "binaryData", key, _b64(raw))
+
+
+def _from_data_only(name: str, key: str, content: ConfigMapContent) -> Entry:
+    """Environment variables never come from `binaryData`."""
+    value = content.data.get(key)
+    return (name, "data", key, None if value is None else _b64(value.encode("utf-8")))
+
+
+def _from_data_or_binary(name: str, key: str, content: ConfigMapContent) -> Entry:
+    if key in content.data:
+        return (name, "data", key, _b64(content.data[key].encode("utf-8")))
+    if key in content.binary_data:
+        return (name, "binaryData", key, _b64(content.binary_data[key]))
+    return (name, "data", key, None)
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")
