@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.envtest import ADMIN_GROUP, ControlPlane, pinned_versions
+try:
+    from tests.envtest import ADMIN_GROUP, ControlPlane, pinned_versions
+except ModuleNotFoundError:  # tests/e2e has no __init__.py: pytest did not put the repo root on sys.path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from tests.envtest import ADMIN_GROUP, ControlPlane, pinned_versions
 
 pytestmark = pytest.mark.e2e
 

@@ -568,6 +568,9 @@ class ControlPlane:
             "etcd-servers": f"http://{LOOPBACK}:{self.etcd_port}",
             "bind-address": LOOPBACK,
             "advertise-address": LOOPBACK,
+            # A loopback advertise address is refused by the endpoint reconciler that keeps
+            # the "kubernetes" Service's endpoints; nothing here needs those endpoints.
+            "endpoint-reconciler-type": "none",
             "secure-port": str(self.apiserver_port),
             "cert-dir": str(self.work_dir / "apiserver-certs"),
             "tls-cert-file": str(certs.serving_cert),

@@ -253,6 +253,7 @@ def ensure(
         validity_days=validity_days, ca_validity_days=ca_validity_days, renew_before_days=renew_before_days
     )
     names = SecretNames(namespace=namespace, tls_secret=secret, ca_secret=ca_secret or f"{secret}-ca")
+    secret_labels = {**MANAGED_BY, **_parse_labels(labels)}
     cluster = _connect(kubeconfig=kubeconfig, context=context)
     with _cluster_errors():
         outcome = ensure_secrets(
@@ -261,7 +262,7 @@ def ensure(
             identity=identity,
             policy=policy,
             now=_now(),
-            labels={**MANAGED_BY, **_parse_labels(labels)},
+            labels=secret_labels,
             force=force,
         )
         for line in describe(outcome):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import ssl
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -144,8 +144,6 @@ def test_validity_periods(
 
 def test_tls_handshake_verifies_service_name(identity: Identity, tmp_path: Path) -> None:
     """What the API server does: verify the chain with caBundle and dial <svc>.<ns>.svc."""
-    from datetime import UTC
-
     bundle = make_bundle(identity=identity, now=datetime.now(UTC))
     paths = BundlePaths.in_directory(tmp_path)
     write_bundle(paths=paths, bundle=bundle)

@@ -61,7 +61,7 @@ def test_fixes_depend_on_the_kind(kind: str, fix: str, absent: str) -> None:
     (violation,) = decision.violations
     assert fix in violation.message
     assert absent not in violation.message
-    assert fix.split(":")[0] in violation.warning
+    assert fix.split(":", maxsplit=1)[0] in violation.warning
 
 
 def test_messages_never_contain_configmap_values() -> None:

@@ -1,0 +1,90 @@
+"""Fixtures for the end-to-end tests: one real control plane and one real webhook per session,
+a fresh namespace per test."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.kube import Kube
+from tests.e2e.webhook_process import WebhookServer, register, render_webhook_configurations
+from tests.envtest import ControlPlane, new_namespace
+
+pytestmark = pytest.mark.e2e
+
+CANARY = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "canary"},
+    "spec": {"containers": [{"name": "c", "image": "x", "envFrom": [{"configMapRef": {"name": "canary"}}]}]},
+}
+
+
+@pytest.fixture(scope="session")
+def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    with ControlPlane(audit=True, work_dir=tmp_path_factory.mktemp("controlplane")) as cp:
+        yield cp
+
+
+@pytest.fixture(scope="session")
+def kube(control_plane: ControlPlane) -> Kube:
+    return Kube(control_plane.api_client())
+
+
+@pytest.fixture(scope="session")
+def webhook(
+    control_plane: ControlPlane, kube: Kube, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WebhookServer]:
+    server = WebhookServer(kubeconfig=control_plane.kubeconfig_path, work_dir=tmp_path_factory.mktemp("webhook"))
+    server.start()
+    configurations = render_webhook_configurations(
+        helm=control_plane.binary("helm"), url=server.url, ca_bundle=server.ca_bundle
+    )
+    assert {c["kind"] for c in configurations} == {"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"}
+    register(kube.api, configurations)
+    wait_until_called(kube, new_namespace(kube.api, prefix="canary"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def wait_until_called(kube: Kube, namespace: str, *, timeout: float = 30.0) -> None:
+    """The API server picks up new webhook configurations asynchronously: dry-run a canary
+    until its answer carries our warning."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answer = kube.create(CANARY, namespace=namespace, dry_run=True)
+        if answer.warnings:
+            return
+        time.sleep(0.3)
+    raise AssertionError("the API server never called the webhook")
+
+
+@pytest.fixture
+def namespace(kube: Kube, webhook: WebhookServer) -> Callable[..., str]:
+    """`namespace("enforce")` creates a fresh namespace labelled with that policy (None: no label)."""
+
+    def make(policy: str | None = None, *, prefix: str = "e2e") -> str:
+        labels = {"reload-safe.io/policy": policy} if policy else {}
+        return new_namespace(kube.api, prefix=prefix, labels=labels)
+
+    return make
+
+
+def records_for(webhook: WebhookServer, *, namespace: str, name: str, timeout: float = 5.0) -> list[dict[str, Any]]:
+    """The webhook's audit lines about one object (waits briefly: lines are written after answering)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [r for r in webhook.audit_records() if r.get("namespace") == namespace and r.get("name") == name]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
+def seed_dir() -> Path:
+    return Path(__file__).resolve().parents[1] / "fixtures" / "seed"

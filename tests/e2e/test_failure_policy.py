@@ -1,0 +1,76 @@
+"""With the webhook process unreachable, the failure policies behave as configured.
+
+This also proves the other tests' warnings come from the API server calling the webhook: with
+nothing listening, `Fail` makes the API server refuse the write, naming the webhook.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.e2e.kube import Kube
+from tests.e2e.webhook_process import WebhookServer, register, render_webhook_configurations, unregister
+from tests.envtest import ControlPlane, free_port
+from tests.unit.policy.builders import container, env_from, pod_spec, workload
+from webhook.policy import HASH_ANNOTATION
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def dead_webhook(
+    control_plane: ControlPlane, kube: Kube, webhook: WebhookServer, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """A second release of the chart whose URL nothing listens on, labelled policy `failure`."""
+    failure_policy = request.param
+    configurations = render_webhook_configurations(
+        helm=control_plane.binary("helm"),
+        url=f"https://127.0.0.1:{free_port()}",
+        ca_bundle=webhook.ca_bundle,
+        values={
+            "webhook": {
+                "failurePolicy": failure_policy,
+                "namespaceSelector": {"matchLabels": {"e2e-dead-webhook": "yes"}},
+            },
+            "nameOverride": "dead",
+            "fullnameOverride": "reload-safe-dead",
+        },
+    )
+    register(kube.api, configurations)
+    try:
+        yield failure_policy
+    finally:
+        unregister(kube.api, configurations)
+
+
+def obj() -> dict[str, object]:
+    return workload("Deployment", pod_spec(container(envFrom=[env_from("env-config")])), namespace=None)
+
+
+@pytest.mark.parametrize("dead_webhook", ["Ignore"], indirect=True)
+def test_ignore_admits_without_the_hash_when_the_webhook_is_down(
+    kube: Kube, namespace: Callable[..., str], dead_webhook: str
+) -> None:
+    ns = namespace(None)
+    from kubernetes import client
+
+    client.CoreV1Api(kube.api).patch_namespace(ns, {"metadata": {"labels": {"e2e-dead-webhook": "yes"}}})
+    answer = kube.create(obj(), namespace=ns)
+    assert answer.ok, answer.body
+
+
+@pytest.mark.parametrize("dead_webhook", ["Fail"], indirect=True)
+def test_fail_refuses_with_a_clear_error_when_the_webhook_is_down(
+    kube: Kube, namespace: Callable[..., str], dead_webhook: str
+) -> None:
+    ns = namespace(None)
+    from kubernetes import client
+
+    client.CoreV1Api(kube.api).patch_namespace(ns, {"metadata": {"labels": {"e2e-dead-webhook": "yes"}}})
+    answer = kube.create(obj(), namespace=ns)
+    assert answer.status >= 500 or answer.status == 403, answer.body
+    assert "failed calling webhook" in answer.message
+    assert kube.get("Deployment", "web", namespace=ns).status == 404
+    assert HASH_ANNOTATION not in str(answer.body)

@@ -1,0 +1,208 @@
+"""A real `reload-safe serve` process on loopback, registered the real way: through the Mutating
+and Validating WebhookConfigurations that `helm template` renders from the chart."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.envtest import free_port
+from webhook.certs.dev import ensure_dev_certificates
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "charts" / "reload-safe"
+RELEASE = "reload-safe"
+RELEASE_NAMESPACE = "reload-safe"
+
+
+class WebhookServer:
+    """`reload-safe serve --source cluster` against the given kubeconfig."""
+
+    def __init__(
+        self,
+        *,
+        kubeconfig: Path,
+        work_dir: Path,
+        default_policy: str = "warn",
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
+        self.kubeconfig = kubeconfig
+        self.work_dir = work_dir
+        self.port = free_port()
+        self.certs = ensure_dev_certificates(work_dir / "certs")
+        self.audit_file = work_dir / "audit.jsonl"
+        self.log_file = work_dir / "serve.log"
+        self.default_policy = default_policy
+        self.extra_args = extra_args
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def ca_bundle(self) -> str:
+        return base64.b64encode(self.certs.ca_file.read_bytes()).decode()
+
+    def start(self, *, timeout: float = 60.0) -> WebhookServer:
+        argv = [
+            sys.executable,
+            "-m",
+            "webhook",
+            "serve",
+            "--port",
+            str(self.port),
+            "--cert-file",
+            str(self.certs.cert_file),
+            "--key-file",
+            str(self.certs.key_file),
+            "--source",
+            "cluster",
+            "--kubeconfig",
+            str(self.kubeconfig),
+            "--default-policy",
+            self.default_policy,
+            "--own-namespace",
+            RELEASE_NAMESPACE,
+            "--audit-file",
+            str(self.audit_file),
+            *self.extra_args,
+        ]
+        log = self.log_file.open("ab")
+        self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO)
+        self.wait_ready(timeout=timeout)
+        return self
+
+    def _context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.certs.ca_file))
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(self.url + path, context=self._context(), timeout=5) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    def wait_ready(self, *, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"reload-safe serve exited {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                status, body = self.get("/readyz")
+                if status == 200:
+                    return
+                last = f"{status} {body}"
+            except (OSError, ssl.SSLError) as error:
+                last = str(error)
+            time.sleep(0.2)
+        raise RuntimeError(f"reload-safe serve not ready after {timeout}s ({last}):\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 40) -> str:
+        if not self.log_file.exists():
+            return ""
+        return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def audit_records(self) -> list[dict[str, Any]]:
+        if not self.audit_file.exists():
+            return []
+        return [json.loads(line) for line in self.audit_file.read_text().splitlines() if line.strip()]
+
+
+def render_webhook_configurations(
+    *, helm: Path, url: str, ca_bundle: str, values: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """The chart's Mutating/ValidatingWebhookConfigurations, pointed at `url` with `ca_bundle`."""
+    overrides = {
+        "webhook": {"url": url},
+        "certificates": {"mode": "provided", "provided": {"caBundle": ca_bundle, "secretName": "unused"}},
+    }
+    merged = _merge(overrides, values or {})
+    values_file = Path(os.environ.get("TMPDIR", "/tmp")) / f"reload-safe-e2e-values-{os.getpid()}.yaml"
+    values_file.write_text(yaml.safe_dump(merged))
+    try:
+        rendered = subprocess.run(
+            [str(helm), "template", RELEASE, str(CHART), "--namespace", RELEASE_NAMESPACE, "-f", str(values_file)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    finally:
+        values_file.unlink(missing_ok=True)
+    kinds = {"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"}
+    return [doc for doc in yaml.safe_load_all(rendered) if isinstance(doc, dict) and doc.get("kind") in kinds]
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def register(api_client: Any, configurations: list[dict[str, Any]]) -> None:
+    """Create or replace the webhook configurations in the cluster."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    admission = client.AdmissionregistrationV1Api(api_client)
+    for doc in configurations:
+        name = doc["metadata"]["name"]
+        if doc["kind"] == "MutatingWebhookConfiguration":
+            create, replace, read = (
+                admission.create_mutating_webhook_configuration,
+                admission.replace_mutating_webhook_configuration,
+                admission.read_mutating_webhook_configuration,
+            )
+        else:
+            create, replace, read = (
+                admission.create_validating_webhook_configuration,
+                admission.replace_validating_webhook_configuration,
+                admission.read_validating_webhook_configuration,
+            )
+        try:
+            current = read(name)
+        except ApiException as error:
+            if error.status != 404:
+                raise
+            create(doc)
+            continue
+        replace(name, {**doc, "metadata": {**doc["metadata"], "resourceVersion": current.metadata.resource_version}})
+
+
+def unregister(api_client: Any, configurations: list[dict[str, Any]]) -> None:
+    from kubernetes import client
+
+    admission = client.AdmissionregistrationV1Api(api_client)
+    for doc in configurations:
+        name = doc["metadata"]["name"]
+        if doc["kind"] == "MutatingWebhookConfiguration":
+            admission.delete_mutating_webhook_configuration(name)
+        else:
+            admission.delete_validating_webhook_configuration(name)

@@ -1,0 +1,117 @@
+"""Append audit lines so that none is lost or interleaved, and none can fail a request.
+
+Each line is encoded whole and handed to the kernel with `os.write` under a lock:
+
+- threads of one process take a `threading.Lock`, so their lines never mix;
+- processes (gunicorn workers) share a file opened with `O_APPEND`, where one `write` lands
+  whole; on a pipe (stdout read by the container runtime) one `write` is atomic only up to
+  `PIPE_BUF` bytes, so a longer line also takes an exclusive `flock` on a lock file shared by
+  the workers, which the kernel releases if a worker dies holding it.
+
+Writes are unbuffered, so there is nothing to flush at shutdown and a line written is a line
+the kernel has. A failed write (disk full, closed pipe) is reported to `on_failure` (a
+metric and a stderr line) and swallowed: the answer to the API server is already decided.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import select
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Final
+
+STDOUT: Final = "-"
+FILE_MODE: Final = 0o640
+PIPE_BUF: Final = getattr(select, "PIPE_BUF", 512)
+
+log = logging.getLogger(__name__)
+
+
+class AuditWriter:
+    """Writes whole JSON lines to one file descriptor."""
+
+    def __init__(
+        self,
+        *,
+        fd: int,
+        owns_fd: bool,
+        lock_file: Path | None = None,
+        on_failure: Callable[[OSError], None] | None = None,
+    ) -> None:
+        self._fd = fd
+        self._owns_fd = owns_fd
+        self._lock_file = lock_file
+        self._lock_fd: int | None = None
+        self._on_failure = on_failure
+        self._lock = threading.Lock()
+
+    def write(self, record: Mapping[str, Any]) -> bool:
+        """Append one line; True when it was written. Never raises for an I/O failure."""
+        line = (json.dumps(record, separators=(",", ":"), ensure_ascii=True, default=str) + "\n").encode()
+        try:
+            with self._lock, self._across_processes(len(line)):
+                _write_all(self._fd, line)
+        except OSError as error:
+            self._failed(error)
+            return False
+        return True
+
+    def close(self) -> None:
+        with self._lock:
+            if self._owns_fd:
+                with contextlib.suppress(OSError):
+                    os.close(self._fd)
+                self._owns_fd = False
+            if self._lock_fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(self._lock_fd)
+                self._lock_fd = None
+
+    @contextlib.contextmanager
+    def _across_processes(self, size: int) -> Iterator[None]:
+        """Hold the shared flock for a line the kernel would not write atomically."""
+        if size <= PIPE_BUF or self._lock_file is None:
+            yield
+            return
+        if self._lock_fd is None:
+            self._lock_fd = os.open(self._lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def _failed(self, error: OSError) -> None:
+        with contextlib.suppress(Exception):
+            log.error("audit log write failed: %s", error.strerror or type(error).__name__)
+        if self._on_failure is not None:
+            with contextlib.suppress(Exception):
+                self._on_failure(error)
+
+
+def open_audit_writer(
+    path: str,
+    *,
+    lock_file: Path | None = None,
+    on_failure: Callable[[OSError], None] | None = None,
+) -> AuditWriter:
+    """A writer to `path` ("-" is standard output), opened in append mode."""
+    if path == STDOUT:
+        return AuditWriter(fd=sys.stdout.fileno(), owns_fd=False, lock_file=lock_file, on_failure=on_failure)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+    return AuditWriter(fd=fd, owns_fd=True, lock_file=lock_file, on_failure=on_failure)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """os.write may write less than asked (a pipe, a signal); finish the line, never drop it."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]

@@ -1,0 +1,71 @@
+"""Refuse absurdly deep nesting before libyaml sees it.
+
+libyaml's composer (the C loader the scan relies on for speed) recurses once per nesting level
+on the C stack: some 25,000 levels, a 50 KB file of `[`, kill the process with a segmentation
+fault, no message, no exit status a pipeline can read. No manifest nests more than a few dozen
+levels, so anything past `MAX_DEPTH` is refused with a proper error instead.
+
+Measuring depth exactly costs a second pass over the YAML events (about half the parse time),
+so it runs only when a cheap upper bound says the file could be that deep: flow nesting can't
+exceed the number of `[` and `{`, and block nesting needs a column or two per level on one line.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+import yaml
+
+MAX_DEPTH: Final = 1000
+"""Far beyond any real manifest, far below where the C stack overflows."""
+
+_OPENING: Final = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
+_CLOSING: Final = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
+
+
+class TooDeep(ValueError):
+    def __init__(self, line: int | None) -> None:
+        super().__init__(f"nested more than {MAX_DEPTH} levels deep")
+        self.line = line
+
+
+def check_depth(text: str, *, loader: Any) -> None:
+    """Raise `TooDeep` when `text` nests deeper than `MAX_DEPTH`; cheap for ordinary files."""
+    longest = max(map(len, text.splitlines()), default=0)
+    if text.count("[") + text.count("{") + 2 * longest + 2 <= MAX_DEPTH:
+        return
+    if text.lstrip().startswith(("{", "[")) and _shallow_json(text):
+        return
+    _check_events(text, loader=loader)
+
+
+def _shallow_json(text: str) -> bool:
+    """True when `text` is JSON that Python's parser reads within its recursion limit (< MAX_DEPTH).
+
+    Big JSON files have thousands of `{`, which defeats the cheap bound; the C JSON parser
+    answers for them in a fraction of the YAML event pass. Anything else gets the exact check.
+    """
+    try:
+        json.loads(text)
+    except (RecursionError, ValueError):
+        return False
+    return True
+
+
+def _check_events(text: str, *, loader: Any) -> None:
+    parser = loader(text)
+    depth = 0
+    try:
+        while parser.check_event():
+            event = parser.get_event()
+            if isinstance(event, _OPENING):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise TooDeep(event.start_mark.line + 1)
+            elif isinstance(event, _CLOSING):
+                depth -= 1
+    except yaml.YAMLError:
+        return  # the real parse reports it, with its line
+    finally:
+        parser.dispose()
