@@ -8,9 +8,7 @@ from collections.abc import Callable
 
 
 class TokenBucket:
-    def __init__(
-        self, *, rate: float, burst: int, clock: Callable[[], float], sleep: Callable[[float], None]
-    ) -> None:
+    def __init__(self, *, rate: float, burst: int, clock: Callable[[], float], sleep: Callable[[float], None]) -> None:
         if rate <= 0 or burst < 1:
             raise ValueError("rate must be > 0 and burst >= 1")
         self._rate = rate

@@ -13,6 +13,7 @@ exceed the number of `[` and `{`, and block nesting needs a column or two per le
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any, Final
 
 import yaml
@@ -46,6 +47,8 @@ def _shallow_json(text: str) -> bool:
     Big JSON files have thousands of `{`, which defeats the cheap bound; the C JSON parser
     answers for them in a fraction of the YAML event pass. Anything else gets the exact check.
     """
+    if sys.getrecursionlimit() > MAX_DEPTH:
+        return False  # a raised limit would let json read what libyaml cannot compose
     try:
         json.loads(text)
     except (RecursionError, ValueError):
@@ -62,7 +65,8 @@ def _check_events(text: str, *, loader: Any) -> None:
             if isinstance(event, _OPENING):
                 depth += 1
                 if depth > MAX_DEPTH:
-                    raise TooDeep(event.start_mark.line + 1)
+                    mark = event.start_mark
+                    raise TooDeep(mark.line + 1 if mark is not None else None)
             elif isinstance(event, _CLOSING):
                 depth -= 1
     except yaml.YAMLError:

@@ -16,6 +16,8 @@ from typing import Any, Final
 
 import yaml
 
+from webhook.manifests.depth import TooDeep, check_depth
+
 _Loader: Final[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MANIFEST_SUFFIXES: Final = (".yaml", ".yml", ".json")
 STDIN: Final = "-"
@@ -48,11 +50,16 @@ def expand_paths(paths: Iterable[str]) -> list[str]:
         path = Path(raw)
         if path.is_dir():
             found.extend(str(p) for p in sorted(path.rglob("*")) if p.is_file() and p.suffix in MANIFEST_SUFFIXES)
-        elif path.is_file():
-            found.append(raw)
+        elif path.exists():
+            found.append(raw)  # a regular file, or a pipe: `scan <(helm template ...)`
         else:
             raise ManifestError(f"{raw}: no such file or directory")
     return found
+
+
+def display_name(path: str) -> str:
+    """How messages name an input: `-` reads better as `stdin`."""
+    return "stdin" if path == STDIN else path
 
 
 def read_text(path: str) -> str:
@@ -61,7 +68,7 @@ def read_text(path: str) -> str:
             return sys.stdin.read()
         return Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        raise ManifestError(f"{path}: cannot read: {error}") from error
+        raise ManifestError(f"{display_name(path)}: cannot read: {error}") from error
 
 
 def load_objects(path: str, text: str | None = None) -> list[Located]:
@@ -71,7 +78,9 @@ def load_objects(path: str, text: str | None = None) -> list[Located]:
     for document, (node, data) in enumerate(_documents(path, text)):
         line = node.start_mark.line + 1
         if not isinstance(data, Mapping):
-            raise ManifestError(f"{path}:{line}: document {document} is not an object (got {type(data).__name__})")
+            raise ManifestError(
+                f"{display_name(path)}:{line}: document {document} is not an object (got {type(data).__name__})"
+            )
         located.extend(_flatten(data, node, Source(file=path, document=document, line=line)))
     return located
 
@@ -82,6 +91,11 @@ def load_all(paths: Iterable[str]) -> list[Located]:
 
 def _documents(path: str, text: str) -> Iterator[tuple[Any, Any]]:
     """(node, data) for each non-empty YAML document; JSON is YAML here."""
+    try:
+        check_depth(text, loader=_Loader)
+    except TooDeep as error:
+        where = f"{display_name(path)}:{error.line}" if error.line else display_name(path)
+        raise ManifestError(f"{where}: {error}") from error
     loader = _Loader(text)
     try:
         while loader.check_node():
@@ -94,7 +108,7 @@ def _documents(path: str, text: str) -> Iterator[tuple[Any, Any]]:
             yield node, data
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else path
+        where = f"{display_name(path)}:{mark.line + 1}" if mark is not None else display_name(path)
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         raise ManifestError(f"{where}: not valid YAML or JSON: {problem}") from error
     finally:
@@ -107,7 +121,7 @@ def _flatten(data: Mapping[str, Any], node: Any, source: Source) -> Iterator[Loc
         item_nodes = _items_nodes(node)
         for index, item in enumerate(data["items"]):
             if not isinstance(item, Mapping):
-                raise ManifestError(f"{source.file}:{source.line}: {kind} item {index} is not an object")
+                raise ManifestError(f"{display_name(source.file)}:{source.line}: {kind} item {index} is not an object")
             line = item_nodes[index].start_mark.line + 1 if index < len(item_nodes) else source.line
             yield Located(obj=item, source=Source(file=source.file, document=source.document, line=line))
         return

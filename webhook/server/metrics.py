@@ -28,7 +28,7 @@ from prometheus_client import (
 )
 
 from webhook.admission import Outcome
-from webhook.policy import WORKLOAD_KINDS, Mode, Operation, Verdict
+from webhook.policy import WORKLOAD_KINDS, Operation, Verdict
 from webhook.server.multiproc import ENV
 
 _NS: Final = "reload_safe"
@@ -202,4 +202,4 @@ def _operation_label(operation: str) -> str:
     return operation if operation in _OPERATIONS else ("" if not operation else "other")
 
 
-__all__ = ["Mode"]
+

@@ -135,13 +135,6 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/* Pods ------------------------------------------------------------------------------- */}}
 
-{{- define "reload-safe.imagePullSecrets" -}}
-{{- with .Values.imagePullSecrets }}
-imagePullSecrets:
-  {{- toYaml . | nindent 2 }}
-{{- end }}
-{{- end }}
-
 {{/* A writable /tmp on a read-only root filesystem. */}}
 {{- define "reload-safe.tmpVolume" -}}
 - name: tmp

@@ -174,4 +174,5 @@ def _information_uri() -> str | None:
     except metadata.PackageNotFoundError:
         return None
     urls = [url.split(",", 1)[1].strip() for url in meta.get_all("Project-URL") or [] if "," in url]
-    return meta.get("Home-page") or (urls[0] if urls else None)
+    home = meta["Home-page"] if "Home-page" in meta else None
+    return home or (urls[0] if urls else None)

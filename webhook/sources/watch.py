@@ -1,0 +1,261 @@
+"""A list+watch cache: what client-go's reflector does, for one resource, in one thread.
+
+Requests must never wait on the API server, so each worker keeps the objects it needs in
+memory and keeps them current:
+
+1. **list** everything (paged by the client) and remember the list's resourceVersion;
+2. **watch** from that resourceVersion with bookmarks, applying ADDED / MODIFIED / DELETED and
+   moving the resourceVersion forward on every event and BOOKMARK;
+3. when the watch ends (the server closes it every few minutes), watch again from the last
+   resourceVersion; when it says **410 Gone** (the version is too old, as after a long
+   disconnection), list again; on any other failure, wait with exponential backoff and jitter,
+   then watch again from where it was (a stale version then gets its 410 and a relist).
+
+Only a converted value (`convert`) is stored per object, never the whole object. The map is
+replaced whole on a relist and updated key by key from the watch, by one thread; readers do
+plain dict lookups, which are atomic under the GIL, so a read never blocks.
+
+The cache speaks to the API server through `ListWatch` only, which is what the tests fake with
+recorded streams.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Generic, Protocol, TypeVar
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]
+"""(namespace, name); namespace is "" for cluster-scoped objects."""
+V = TypeVar("V")
+
+HTTP_GONE: Final = 410
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    items: list[Mapping[str, Any]]
+    resource_version: str
+
+
+class WatchExpired(Exception):
+    """HTTP 410 Gone: the resourceVersion is too old to watch from; list again."""
+
+
+class ListWatch(Protocol):
+    """The two calls the cache makes, with raw JSON objects in and out."""
+
+    def list(self) -> Listing:
+        """Every object (all pages) and the list's resourceVersion."""
+        ...
+
+    def watch(self, *, resource_version: str) -> Iterator[Mapping[str, Any]]:
+        """Watch events (`{"type": ..., "object": {...}}`) from `resource_version`, with
+        bookmarks, until the server ends the stream. Raises `WatchExpired` on HTTP 410."""
+        ...
+
+
+class CacheObserver(Protocol):
+    """What the cache reports (the server turns it into metrics)."""
+
+    def synced(self, *, cache: str, synced: bool) -> None: ...
+
+    def size(self, *, cache: str, objects: int) -> None: ...
+
+    def relisted(self, *, cache: str) -> None: ...
+
+    def watch_failed(self, *, cache: str) -> None: ...
+
+
+class NoObserver:
+    def synced(self, *, cache: str, synced: bool) -> None:
+        pass
+
+    def size(self, *, cache: str, objects: int) -> None:
+        pass
+
+    def relisted(self, *, cache: str) -> None:
+        pass
+
+    def watch_failed(self, *, cache: str) -> None:
+        pass
+
+
+@dataclass(slots=True)
+class Backoff:
+    """Exponential backoff with full jitter, reset after a success."""
+
+    initial: float = 0.5
+    maximum: float = 30.0
+    _attempt: int = 0
+
+    def next_delay(self) -> float:
+        ceiling = min(self.maximum, self.initial * (2**self._attempt))
+        self._attempt = min(self._attempt + 1, 16)
+        return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not cryptography
+
+    def reset(self) -> None:
+        self._attempt = 0
+
+
+class WatchCache(Generic[V]):
+    """Objects of one resource, by (namespace, name), kept current by list+watch."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        source: ListWatch,
+        convert: Callable[[Mapping[str, Any]], V],
+        observer: CacheObserver | None = None,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.name = name
+        self._source = source
+        self._convert = convert
+        self._observer = observer or NoObserver()
+        self._backoff = backoff or Backoff()
+        self._items: dict[Key, V] = {}
+        self._synced = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.resource_version: str | None = None
+
+    @property
+    def synced(self) -> bool:
+        return self._synced.is_set()
+
+    def wait_synced(self, timeout: float) -> bool:
+        return self._synced.wait(timeout)
+
+    def get(self, key: Key) -> V | None:
+        return self._items.get(key)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def start(self) -> None:
+        """Run in a daemon thread. Call only after fork (in a gunicorn worker), never before."""
+        self._thread = threading.Thread(target=self.run, name=f"watch-{self.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self) -> None:
+        """List, then watch, until `stop`; never raises."""
+        while not self._stop.is_set():
+            try:
+                if self.resource_version is None:
+                    self._relist()
+                self._watch()
+            except WatchExpired:
+                log.info("%s watch: resourceVersion %s expired; listing again", self.name, self.resource_version)
+                self.resource_version = None
+            except Exception as error:
+                self._observer.watch_failed(cache=self.name)
+                delay = self._backoff.next_delay()
+                log.warning("%s list/watch failed (%s); retrying in %.1fs", self.name, _describe(error), delay)
+                self._stop.wait(delay)
+
+    def _relist(self) -> None:
+        listing = self._source.list()
+        items: dict[Key, V] = {}
+        for obj in listing.items:
+            key = object_key(obj)
+            value = self._converted(obj, key)
+            if key is not None and value is not None:
+                items[key] = value
+        self._items = items
+        self.resource_version = listing.resource_version
+        self._backoff.reset()
+        self._observer.relisted(cache=self.name)
+        self._observer.size(cache=self.name, objects=len(items))
+        if not self._synced.is_set():
+            self._synced.set()
+            self._observer.synced(cache=self.name, synced=True)
+            log.info("%s cache synced: %d objects", self.name, len(items))
+
+    def _watch(self) -> None:
+        assert self.resource_version is not None
+        events = 0
+        for event in self._source.watch(resource_version=self.resource_version):
+            if self._stop.is_set():
+                return
+            self._apply(event)
+            events += 1
+            self._backoff.reset()
+        if events == 0:
+            # A stream that ends at once, again and again, must not become a busy loop.
+            self._stop.wait(self._backoff.next_delay())
+
+    def _apply(self, event: Mapping[str, Any]) -> None:
+        kind = event.get("type")
+        obj = event.get("object")
+        if not isinstance(obj, Mapping):
+            return
+        if kind == "ERROR":
+            code = obj.get("code")
+            if code == HTTP_GONE:
+                raise WatchExpired(str(obj.get("message", "")))
+            raise WatchStreamError(f"watch error event: code {code}, reason {obj.get('reason')}")
+        version = _resource_version(obj)
+        key = object_key(obj)
+        if kind in ("ADDED", "MODIFIED") and key is not None:
+            value = self._converted(obj, key)
+            if value is None:
+                self._items.pop(key, None)
+            else:
+                self._items[key] = value
+            self._observer.size(cache=self.name, objects=len(self._items))
+        elif kind == "DELETED" and key is not None:
+            self._items.pop(key, None)
+            self._observer.size(cache=self.name, objects=len(self._items))
+        if version:
+            self.resource_version = version
+
+
+    def _converted(self, obj: Mapping[str, Any], key: Key | None) -> V | None:
+        """The stored value; an object that cannot be converted is left out, never fatal
+        (raising here would replay the same event forever)."""
+        try:
+            return self._convert(obj)
+        except Exception as error:
+            log.warning("%s %s skipped: %s", self.name, key, type(error).__name__)
+            return None
+
+
+class WatchStreamError(Exception):
+    """The watch stream reported an error other than 410 Gone."""
+
+
+def object_key(obj: Mapping[str, Any]) -> Key | None:
+    metadata = obj.get("metadata")
+    if not isinstance(metadata, Mapping):
+        return None
+    name = metadata.get("name")
+    if not isinstance(name, str):
+        return None
+    namespace = metadata.get("namespace")
+    return (namespace if isinstance(namespace, str) else "", name)
+
+
+def _resource_version(obj: Mapping[str, Any]) -> str | None:
+    metadata = obj.get("metadata")
+    version = metadata.get("resourceVersion") if isinstance(metadata, Mapping) else None
+    return version if isinstance(version, str) and version else None
+
+
+def _describe(error: Exception) -> str:
+    # Type and the first line only: API errors can be long, never quote object contents.
+    text = str(error).splitlines()[0][:200] if str(error) else ""
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
