@@ -3,26 +3,21 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-try:
-    from tests.envtest import ADMIN_GROUP, ControlPlane, pinned_versions
-except ModuleNotFoundError:  # tests/e2e has no __init__.py: pytest did not put the repo root on sys.path
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from tests.envtest import ADMIN_GROUP, ControlPlane, pinned_versions
+from tests.envtest import ADMIN_GROUP, ControlPlane, pinned_versions
 
 pytestmark = pytest.mark.e2e
 
 client = pytest.importorskip("kubernetes.client")
 
 
+# Its own control plane (not conftest's shared one): these tests restart the API server and etcd.
 @pytest.fixture(scope="module")
-def control_plane() -> Iterator[ControlPlane]:
+def smoke_plane() -> Iterator[ControlPlane]:
     with ControlPlane(audit=True) as cp:
         yield cp
 
@@ -50,25 +45,25 @@ def _deployment(name: str) -> Any:
     )
 
 
-def test_versions_match_the_pins(control_plane: ControlPlane) -> None:
+def test_versions_match_the_pins(smoke_plane: ControlPlane) -> None:
     pins = pinned_versions()
-    assert control_plane.apiserver_version() == f"Kubernetes {pins['kubernetes']}"
+    assert smoke_plane.apiserver_version() == f"Kubernetes {pins['kubernetes']}"
     etcd = subprocess.run(
-        [str(control_plane.binary("etcd")), "--version"], capture_output=True, text=True, check=True
+        [str(smoke_plane.binary("etcd")), "--version"], capture_output=True, text=True, check=True
     ).stdout
     assert f"etcd Version: {pins['etcd'].removeprefix('v')}" in etcd
     helm = subprocess.run(
-        [str(control_plane.binary("helm")), "version", "--short"], capture_output=True, text=True, check=True
+        [str(smoke_plane.binary("helm")), "version", "--short"], capture_output=True, text=True, check=True
     ).stdout
     assert helm.startswith(pins["helm"])
     # The API server reports the same version over the API.
-    info = client.VersionApi(control_plane.api_client()).get_code()
+    info = client.VersionApi(smoke_plane.api_client()).get_code()
     assert info.git_version == pins["kubernetes"]
 
 
-def test_objects_round_trip_and_survive_restarts(control_plane: ControlPlane) -> None:
-    api = control_plane.api_client()
-    ns = control_plane.new_namespace("smoke", labels={"reload-safe.io/policy": "warn"})
+def test_objects_round_trip_and_survive_restarts(smoke_plane: ControlPlane) -> None:
+    api = smoke_plane.api_client()
+    ns = smoke_plane.new_namespace("smoke", labels={"reload-safe.io/policy": "warn"})
     core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
 
     core.create_namespaced_config_map(
@@ -83,31 +78,31 @@ def test_objects_round_trip_and_survive_restarts(control_plane: ControlPlane) ->
     # No controller-manager: nothing turns the Deployment into ReplicaSets.
     assert apps.list_namespaced_replica_set(ns).items == []
 
-    old_pid = control_plane.apiserver_pid
-    url = control_plane.url
-    control_plane.restart_apiserver()
-    assert control_plane.apiserver_pid != old_pid
-    assert control_plane.url == url  # same port: the kubeconfig stays valid
+    old_pid = smoke_plane.apiserver_pid
+    url = smoke_plane.url
+    smoke_plane.restart_apiserver()
+    assert smoke_plane.apiserver_pid != old_pid
+    assert smoke_plane.url == url  # same port: the kubeconfig stays valid
 
-    api = control_plane.api_client()
+    api = smoke_plane.api_client()
     core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
     assert core.read_namespaced_config_map("cfg", ns).data == {"log_level": "INFO"}
     assert apps.read_namespaced_deployment("web", ns).metadata.uid == dep.metadata.uid
 
-    control_plane.restart_etcd()
+    smoke_plane.restart_etcd()
     assert core.read_namespaced_config_map("cfg", ns).data == {"log_level": "INFO"}
     core.patch_namespaced_config_map("cfg", ns, {"data": {"log_level": "DEBUG"}})
     assert core.read_namespaced_config_map("cfg", ns).data == {"log_level": "DEBUG"}
 
 
-def test_admin_identity_and_audit_log(control_plane: ControlPlane) -> None:
-    api = control_plane.api_client()
+def test_admin_identity_and_audit_log(smoke_plane: ControlPlane) -> None:
+    api = smoke_plane.api_client()
     review = client.AuthenticationV1Api(api).create_self_subject_review(client.V1SelfSubjectReview())
     assert ADMIN_GROUP in review.status.user_info.groups
 
-    ns = control_plane.new_namespace("audit")
+    ns = smoke_plane.new_namespace("audit")
     client.CoreV1Api(api).create_namespaced_config_map(ns, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="a")))
-    events = control_plane.read_audit_events()
+    events = smoke_plane.read_audit_events()
     created = [
         e
         for e in events

@@ -129,11 +129,11 @@ for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
   K8S_LDFLAGS+=" -X $pkg.gitMajor=$K8S_MAJOR -X $pkg.gitMinor=$K8S_MINOR"
   K8S_LDFLAGS+=" -X $pkg.gitTreeState=archive -X $pkg.buildDate=$K8S_DATE"
 done
-build_one kube-apiserver 6 "$HERE" k8s.io/kubernetes/cmd/kube-apiserver "$K8S_LDFLAGS" "selinux,notest,grpcnotrace"
+build_one kube-apiserver 4 "$HERE" k8s.io/kubernetes/cmd/kube-apiserver "$K8S_LDFLAGS" "selinux,notest,grpcnotrace"
 
 # etcd: its version string is a constant of go.etcd.io/etcd/api/v3/version; only GitSHA is
 # set at link time upstream, and a module build has no commit to give it.
-build_one etcd 2 "$HERE/etcd" go.etcd.io/etcd/server/v3 \
+build_one etcd 1 "$HERE/etcd" go.etcd.io/etcd/server/v3 \
   "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=go-module-$ETCD_VERSION" ""
 
 # helm: the flags of helm's Makefile (version, and the Kubernetes version that
@@ -146,7 +146,7 @@ HELM_LDFLAGS+=" -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
 for pkg in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
   HELM_LDFLAGS+=" -X $pkg.k8sVersionMajor=$HELM_K8S_MAJOR -X $pkg.k8sVersionMinor=$HELM_K8S_MINOR"
 done
-build_one helm 2 "$HERE/helm" helm.sh/helm/v3/cmd/helm "$HELM_LDFLAGS" ""
+build_one helm 1 "$HERE/helm" helm.sh/helm/v3/cmd/helm "$HELM_LDFLAGS" ""
 
 all_built || die "binaries missing in $DIR after the build"
 log "tools ready in $DIR ($((SECONDS - START_ALL))s)"

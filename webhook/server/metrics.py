@@ -41,8 +41,7 @@ REQUESTS = Counter(
 )
 VIOLATIONS = Counter(
     "admission_violations",
-    "Violations found, by endpoint and reference type (both webhooks see the same object: "
-    "sum one endpoint, not both).",
+    "Violations found, by endpoint and reference type (both webhooks see the same object: sum one endpoint, not both).",
     ["endpoint", "type"],
     namespace=_NS,
 )
@@ -181,15 +180,15 @@ def render() -> tuple[bytes, str]:
     """The exposition body and its content type, merged over workers when multiprocess."""
     if os.environ.get(ENV):
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
 
-def worker_exited(pid: int) -> None:
-    """gunicorn `child_exit`: drop the live gauges of a dead worker."""
+def forget_process(pid: int) -> None:
+    """Drop the live gauges of a process that serves no more (a dead worker, the master)."""
     if os.environ.get(ENV):
-        multiprocess.mark_process_dead(pid)
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
 
 
 def _kind_label(kind: str | None) -> str:
@@ -200,6 +199,3 @@ def _kind_label(kind: str | None) -> str:
 
 def _operation_label(operation: str) -> str:
     return operation if operation in _OPERATIONS else ("" if not operation else "other")
-
-
-

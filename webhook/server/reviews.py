@@ -75,9 +75,7 @@ class ReviewService:
             metrics.observe_rejected(endpoint=endpoint, code=400)
             return error_answer(400, str(error))
         try:
-            outcome = self.handler(
-                request, webhook=webhook, configmaps=self.configmaps, namespaces=self.namespaces
-            )
+            outcome = self.handler(request, webhook=webhook, configmaps=self.configmaps, namespaces=self.namespaces)
             answer = Answer(200, encode_response(outcome.response))
         except Exception as error:
             return self._failed(request, webhook=webhook, started=started, error=error)
@@ -95,9 +93,7 @@ class ReviewService:
         except Exception:
             log.exception("recording a decided review failed (the answer stands)")
 
-    def _failed(
-        self, request: AdmissionRequest, *, webhook: WebhookKind, started: float, error: Exception
-    ) -> Answer:
+    def _failed(self, request: AdmissionRequest, *, webhook: WebhookKind, started: float, error: Exception) -> Answer:
         # The exception's message is not logged: it could quote the object or a ConfigMap value.
         name = type(error).__name__
         frames = "".join(traceback.TracebackException.from_exception(error).stack.format())

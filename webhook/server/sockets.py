@@ -52,9 +52,9 @@ class DeadlineSSLSocket(ssl.SSLSocket):
 
     def recv_into(self, buffer: Any, nbytes: int | None = None, flags: int = 0) -> int:
         self._check_deadline()
-        return super().recv_into(buffer, nbytes, flags)  # type: ignore[arg-type]
+        return super().recv_into(buffer, nbytes, flags)
 
-    def read(self, len: int = 1024, buffer: Any = None) -> Any:  # noqa: A002 - ssl.SSLSocket's name
+    def read(self, len: int = 1024, buffer: Any = None) -> Any:
         self._check_deadline()
         return super().read(len, buffer)
 

@@ -144,7 +144,7 @@ class ReloadingTLS:
                 return
             self._next_check = now + CHECK_INTERVAL
             identity = self._files.identity()
-            if identity == self._identity or identity == self._failed_identity:
+            if identity in (self._identity, self._failed_identity):
                 return
             try:
                 context, not_after = build_context(self._files)

@@ -97,7 +97,7 @@ class Backoff:
     def next_delay(self) -> float:
         ceiling = min(self.maximum, self.initial * (2**self._attempt))
         self._attempt = min(self._attempt + 1, 16)
-        return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not cryptography
+        return random.uniform(ceiling / 2, ceiling)
 
     def reset(self) -> None:
         self._attempt = 0
@@ -222,7 +222,6 @@ class WatchCache(Generic[V]):
             self._observer.size(cache=self.name, objects=len(self._items))
         if version:
             self.resource_version = version
-
 
     def _converted(self, obj: Mapping[str, Any], key: Key | None) -> V | None:
         """The stored value; an object that cannot be converted is left out, never fatal

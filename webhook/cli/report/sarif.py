@@ -170,9 +170,11 @@ def _version() -> str:
 def _information_uri() -> str | None:
     """The project's home page as packaged; SARIF leaves it optional, so none is invented."""
     try:
-        meta = metadata.metadata("reload-safe")
+        info = metadata.metadata("reload-safe").json
     except metadata.PackageNotFoundError:
         return None
-    urls = [url.split(",", 1)[1].strip() for url in meta.get_all("Project-URL") or [] if "," in url]
-    home = meta["Home-page"] if "Home-page" in meta else None
-    return home or (urls[0] if urls else None)
+    home = info.get("home_page")
+    urls = [url.split(",", 1)[1].strip() for url in info.get("project_url", []) if "," in url]
+    if isinstance(home, str) and home:
+        return home
+    return urls[0] if urls else None

@@ -1,0 +1,128 @@
+"""gunicorn, configured for an admission webhook, with the hooks that make workers safe.
+
+Production settings and why:
+
+- `gthread` workers (processes × threads): a review is CPU-bound and short; processes use both
+  cores, threads keep a worker responsive while one request waits on a direct ConfigMap read.
+- HTTPS only, through the `ssl_context` hook: `tls.ReloadingTLS` hands out the current
+  context, so a rotated certificate is used by new connections without a restart.
+- Bounded input: request line 4 KiB, 50 header fields of at most 8 KiB, the body checked by
+  the app (7 MiB); slow clients are cut off by `sockets.DeadlineSSLSocket`; `timeout` restarts
+  a worker whose main loop stops (a stuck process, not a slow request).
+- Graceful shutdown: on SIGTERM gunicorn stops accepting, lets in-flight requests finish for
+  up to `graceful_timeout` (below Kubernetes' default 30 s grace period) and exits 0; every
+  answered request has its audit line written before the response leaves.
+- `preload_app` off: each worker builds its app after fork (`load`), where the cluster caches
+  start their threads. No thread, connection or lock is created in the master before fork.
+- Hooks: `when_ready` (master) drops the master's own gauge files; `post_fork` gives the worker's TLS holder a fresh lock; `worker_exit` stops the caches
+  and closes the audit file; `child_exit` (master) drops a dead worker's live gauges;
+  `on_exit` removes the metrics directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Final
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+
+from webhook.server import metrics
+from webhook.server.inputs import InputsFactory
+from webhook.server.multiproc import MetricsDirectory, remove_directory
+from webhook.server.runtime import WorkerRuntime, build_worker
+from webhook.server.settings import ServerSettings
+from webhook.server.tls import ReloadingTLS
+
+GRACEFUL_TIMEOUT: Final = 25
+WORKER_TIMEOUT: Final = 30
+KEEPALIVE: Final = 30
+
+log = logging.getLogger(__name__)
+
+
+class WebhookServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type hints
+    """`reload-safe serve` as a gunicorn application."""
+
+    def __init__(
+        self,
+        *,
+        settings: ServerSettings,
+        inputs_factory: InputsFactory,
+        tls: ReloadingTLS,
+        metrics_dir: MetricsDirectory,
+    ) -> None:
+        self._settings = settings
+        self._inputs_factory = inputs_factory
+        self._tls = tls
+        self._metrics_dir = metrics_dir
+        self._runtime: WorkerRuntime | None = None
+        super().__init__()
+
+    def options(self) -> dict[str, Any]:
+        s = self._settings
+        return {
+            "bind": [s.bind],
+            "workers": s.workers,
+            "worker_class": "gthread",
+            "threads": s.threads,
+            "worker_connections": 1000,
+            "timeout": WORKER_TIMEOUT,
+            "graceful_timeout": GRACEFUL_TIMEOUT,
+            "keepalive": KEEPALIVE,
+            "limit_request_line": 4094,
+            "limit_request_fields": 50,
+            "limit_request_field_size": 8190,
+            "certfile": str(s.cert_file),
+            "keyfile": str(s.key_file),
+            "ssl_context": self._tls.gunicorn_ssl_context,
+            "preload_app": False,
+            "sendfile": False,
+            "accesslog": None,
+            "errorlog": "-",
+            "loglevel": s.log_level,
+            "proc_name": "reload-safe",
+            "worker_tmp_dir": "/dev/shm" if os.path.isdir("/dev/shm") else None,
+            "control_socket_disable": True,
+            "when_ready": self._when_ready,
+            "post_fork": self._post_fork,
+            "worker_exit": self._worker_exit,
+            "child_exit": self._child_exit,
+            "on_exit": self._on_exit,
+        }
+
+    def load_config(self) -> None:
+        for key, value in self.options().items():
+            if key in self.cfg.settings:  # settings differ a little across gunicorn versions
+                self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        """Runs in each worker, after fork."""
+        self._runtime = build_worker(
+            inputs_factory=self._inputs_factory,
+            tls=self._tls,
+            audit_file=self._settings.audit_file,
+            audit_lock=self._metrics_dir.audit_lock,
+            audit_skipped=self._settings.log_level == "debug",
+        )
+        return self._runtime.app
+
+    def _when_ready(self, server: Any) -> None:
+        # Importing the metrics made zero-valued gauge files for the master, which serves no
+        # request; "livemin" would report those zeros, so they go before any worker starts.
+        metrics.forget_process(os.getpid())
+        log.info("reload-safe serving on https://%s", self._settings.bind)
+
+    def _post_fork(self, server: Any, worker: Any) -> None:
+        self._tls.after_fork(on_loaded=metrics.certificate_loaded, on_failed=metrics.certificate_failed)
+
+    def _worker_exit(self, server: Any, worker: Any) -> None:
+        if self._runtime is not None:
+            self._runtime.close()
+
+    def _child_exit(self, server: Any, worker: Any) -> None:
+        metrics.forget_process(worker.pid)
+
+    def _on_exit(self, server: Any) -> None:
+        remove_directory(self._metrics_dir)

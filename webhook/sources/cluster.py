@@ -1,0 +1,139 @@
+"""ConfigMaps and namespace modes from the cluster, through list+watch caches.
+
+Each gunicorn worker holds two caches (`watch.WatchCache`): ConfigMaps, reduced to the
+`ConfigMapContent` the policy reads, and Namespaces, reduced to their `reload-safe.io/policy`
+label. Requests read the caches and never wait on the API server, except on a cache miss:
+
+- a ConfigMap missing from the cache may simply be newer than the last watch event
+  (`kubectl apply` of a ConfigMap and its Deployment in one go), so the reader makes ONE
+  direct GET with a short timeout before concluding ABSENT; if that GET fails (API server
+  unreachable, no permission) the answer is UNREADABLE, never a guess;
+- a namespace missing from the cache gets the same single GET; if it fails, the default mode.
+
+Direct reads are not put into the cache: the watch stays the only writer, so a GET answered
+just before a DELETE event can never leave a ghost entry behind.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from webhook.manifests.configmaps import configmap_content
+from webhook.policy.model import ABSENT, POLICY_LABEL, UNREADABLE, ConfigMapContent, ConfigMapState, Mode
+from webhook.policy.namespaces import ALWAYS_EXEMPT, NamespaceMode, resolve_mode
+from webhook.sources.watch import WatchCache
+
+log = logging.getLogger(__name__)
+
+
+class ObjectGetter(Protocol):
+    def get(self, *, namespace: str, name: str) -> Mapping[str, Any] | None:
+        """The object as JSON; None when it does not exist (404); raises when it cannot tell."""
+        ...
+
+
+class DirectReadObserver(Protocol):
+    def direct_read(self, *, result: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class NamespaceLabel:
+    """All the webhook keeps of a Namespace."""
+
+    policy: str | None
+
+
+def configmap_from_api(obj: Mapping[str, Any]) -> ConfigMapContent:
+    """What the policy needs of a ConfigMap, decoded once (binaryData to bytes)."""
+    return configmap_content(obj)[1]
+
+
+def namespace_from_api(obj: Mapping[str, Any]) -> NamespaceLabel:
+    metadata = obj.get("metadata")
+    labels = metadata.get("labels") if isinstance(metadata, Mapping) else None
+    value = labels.get(POLICY_LABEL) if isinstance(labels, Mapping) else None
+    return NamespaceLabel(value if isinstance(value, str) else None)
+
+
+class ClusterConfigMaps:
+    """A `ConfigMapReader` over the ConfigMap cache, with one direct GET on a miss."""
+
+    def __init__(
+        self,
+        *,
+        cache: WatchCache[ConfigMapContent],
+        getter: ObjectGetter,
+        observer: DirectReadObserver | None = None,
+    ) -> None:
+        self._cache = cache
+        self._getter = getter
+        self._observer = observer
+
+    @property
+    def synced(self) -> bool:
+        return self._cache.synced
+
+    def get(self, *, namespace: str, name: str) -> ConfigMapState:
+        cached = self._cache.get((namespace, name))
+        if cached is not None:
+            return cached
+        state = self._read(namespace=namespace, name=name)
+        if self._observer is not None:
+            self._observer.direct_read(result="found" if isinstance(state, ConfigMapContent) else str(state.value))
+        return state
+
+    def _read(self, *, namespace: str, name: str) -> ConfigMapState:
+        try:
+            obj = self._getter.get(namespace=namespace, name=name)
+            return ABSENT if obj is None else configmap_from_api(obj)
+        except Exception as error:
+            log.warning(
+                "ConfigMap %s/%s not in cache and not readable (%s): treated as unreadable",
+                namespace,
+                name,
+                type(error).__name__,
+            )
+            return UNREADABLE
+
+
+class ClusterNamespaceModes:
+    """A `NamespaceModes` over the Namespace cache (label `reload-safe.io/policy`)."""
+
+    def __init__(
+        self,
+        *,
+        cache: WatchCache[NamespaceLabel],
+        getter: ObjectGetter,
+        default: Mode,
+        exempt: Iterable[str] = (),
+    ) -> None:
+        self._cache = cache
+        self._getter = getter
+        self._default = default
+        self._exempt = frozenset(exempt) | ALWAYS_EXEMPT
+
+    @property
+    def synced(self) -> bool:
+        return self._cache.synced
+
+    def mode(self, *, namespace: str | None) -> NamespaceMode:
+        label = None
+        if namespace is not None and namespace not in self._exempt:
+            label = self._label(namespace)
+        return resolve_mode(namespace=namespace, label=label, default=self._default, exempt=self._exempt)
+
+    def _label(self, namespace: str) -> str | None:
+        cached = self._cache.get(("", namespace))
+        if cached is not None:
+            return cached.policy
+        try:
+            obj = self._getter.get(namespace="", name=namespace)
+        except Exception as error:
+            log.warning(
+                "Namespace %s not in cache and not readable (%s): default mode", namespace, type(error).__name__
+            )
+            return None
+        return namespace_from_api(obj).policy if obj is not None else None

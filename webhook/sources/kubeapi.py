@@ -1,0 +1,153 @@
+"""The Kubernetes API calls behind the cluster caches, as raw JSON.
+
+The official client's model objects cost far more CPU and memory than the JSON they come
+from, and the cache keeps a small part of each object anyway, so every call here asks for
+the undecoded response (`_preload_content=False`) and parses it with `json`:
+
+- `KubeListWatch` pages through a list (500 per page) and streams a watch line by line, with
+  bookmarks; HTTP 410 becomes `WatchExpired` so the cache lists again;
+- `KubeGetter` reads one object with a short timeout and no retries (a request is waiting),
+  404 meaning "does not exist".
+
+Clients are made after fork, one per worker: urllib3 pools must not be shared across processes.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Final
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from webhook.sources.watch import Listing, WatchExpired
+
+PAGE_SIZE: Final = 500
+LIST_TIMEOUT: Final = (5.0, 60.0)
+WATCH_SECONDS: Final = 300
+WATCH_READ_TIMEOUT: Final = 120.0
+"""A watch that says nothing (not even a bookmark) for this long is presumed dead."""
+DIRECT_READ_TIMEOUT: Final = 1.0
+HTTP_NOT_FOUND: Final = 404
+HTTP_GONE: Final = 410
+
+
+def load_configuration(kubeconfig: str | None) -> client.Configuration:
+    """In-cluster service account credentials, or a kubeconfig (the given file or the default)."""
+    configuration = client.Configuration()
+    if kubeconfig:
+        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)  # type: ignore[no-untyped-call]
+        return configuration
+    try:
+        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    return configuration
+
+
+def core_api(configuration: client.Configuration, *, retries: bool = True) -> Any:
+    """A CoreV1Api on its own connection pool; `retries=False` for calls a request waits on."""
+    own = copy.deepcopy(configuration)
+    if not retries:
+        own.retries = False
+    return client.CoreV1Api(client.ApiClient(own))
+
+
+class KubeListWatch:
+    """`ListWatch` over one list call of the client (e.g. `list_config_map_for_all_namespaces`)."""
+
+    def __init__(self, *, call: Callable[..., Any]) -> None:
+        self._call = call
+
+    def list(self) -> Listing:
+        items: list[Mapping[str, Any]] = []
+        token: str | None = None
+        while True:
+            try:
+                response = self._call(
+                    limit=PAGE_SIZE, _continue=token, _preload_content=False, _request_timeout=LIST_TIMEOUT
+                )
+            except ApiException as error:
+                if error.status == HTTP_GONE:  # the continue token expired: start over
+                    raise WatchExpired("list continue token expired") from error
+                raise
+            body = _json(response)
+            items.extend(i for i in body.get("items") or () if isinstance(i, Mapping))
+            metadata = body.get("metadata") or {}
+            token = metadata.get("continue") or None
+            if token is None:
+                return Listing(items=items, resource_version=str(metadata.get("resourceVersion") or ""))
+
+    def watch(self, *, resource_version: str) -> Iterator[Mapping[str, Any]]:
+        # Spread reconnections of many workers over time, as client-go does.
+        seconds = int(WATCH_SECONDS * random.uniform(1.0, 1.5))
+        try:
+            response = self._call(
+                watch=True,
+                resource_version=resource_version,
+                allow_watch_bookmarks=True,
+                timeout_seconds=seconds,
+                _preload_content=False,
+                _request_timeout=(5.0, WATCH_READ_TIMEOUT),
+            )
+        except ApiException as error:
+            if error.status == HTTP_GONE:
+                raise WatchExpired(f"resourceVersion {resource_version} expired") from error
+            raise
+        try:
+            for line in _lines(response):
+                event = json.loads(line)
+                if isinstance(event, Mapping):
+                    yield event
+        finally:
+            response.close()
+            response.release_conn()
+
+
+class KubeGetter:
+    """`ObjectGetter` over one read call (e.g. `read_namespaced_config_map`)."""
+
+    def __init__(self, *, call: Callable[..., Any], namespaced: bool) -> None:
+        self._call = call
+        self._namespaced = namespaced
+
+    def get(self, *, namespace: str, name: str) -> Mapping[str, Any] | None:
+        kwargs: dict[str, Any] = {"name": name, "_preload_content": False}
+        if self._namespaced:
+            kwargs["namespace"] = namespace
+        try:
+            response = self._call(_request_timeout=DIRECT_READ_TIMEOUT, **kwargs)
+        except ApiException as error:
+            if error.status == HTTP_NOT_FOUND:
+                return None
+            raise
+        return _json(response)
+
+
+def _json(response: Any) -> dict[str, Any]:
+    try:
+        body = json.loads(response.data)
+    finally:
+        response.release_conn()
+    if not isinstance(body, dict):
+        raise ValueError("API response is not a JSON object")
+    return body
+
+
+def _lines(response: Any) -> Iterator[bytes]:
+    """Newline-delimited JSON from a chunked response, however the chunks fall."""
+    buffer = bytearray()
+    for chunk in response.stream(amt=None, decode_content=True):
+        buffer.extend(chunk)
+        start = 0
+        while (end := buffer.find(b"\n", start)) != -1:
+            line = bytes(buffer[start:end])
+            start = end + 1
+            if line.strip():
+                yield line
+        del buffer[:start]
+    if buffer.strip():
+        yield bytes(buffer)
