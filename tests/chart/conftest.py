@@ -33,10 +33,11 @@ Manifest = dict[str, Any]
 
 @cache
 def _find_helm() -> tuple[str | None, str]:
-    """(path, reason): reason explains where helm was looked for when path is None."""
+    """(path, problem): no path means helm is absent (skip); a path with a problem, an error."""
     explicit = os.environ.get("HELM")
     if explicit:
-        return explicit, ""
+        # Set on purpose, so a wrong value is an error to report, not a reason to skip.
+        return explicit, "" if os.access(explicit, os.X_OK) else f"HELM={explicit} is not an executable file"
     tools = os.environ.get("RELOAD_SAFE_TOOLS")
     if tools and os.access(Path(tools) / "helm", os.X_OK):
         return str(Path(tools) / "helm"), ""
@@ -46,9 +47,7 @@ def _find_helm() -> tuple[str | None, str]:
     if not BUILD_SCRIPT.exists():
         return None, f"no helm: $HELM and $RELOAD_SAFE_TOOLS unset, none on PATH, and {BUILD_SCRIPT} is missing"
     try:
-        built = subprocess.run(
-            ["bash", str(BUILD_SCRIPT)], capture_output=True, text=True, timeout=3000, check=False
-        )
+        built = subprocess.run(["bash", str(BUILD_SCRIPT)], capture_output=True, text=True, timeout=3000, check=False)
     except subprocess.TimeoutExpired:
         return None, f"no helm: {BUILD_SCRIPT} timed out"
     lines = built.stdout.strip().splitlines()
@@ -64,6 +63,8 @@ def helm() -> str:
     path, reason = _find_helm()
     if path is None:
         pytest.skip(reason)
+    if reason:
+        pytest.fail(reason)
     return path
 
 

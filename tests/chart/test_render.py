@@ -7,6 +7,7 @@ from pathlib import Path
 
 import kubernetes_validate
 import pytest
+import yaml
 
 from tests.chart.conftest import CHART, KUBE_VERSION, SCENARIOS, HelmRun, Manifest, Render, run_helm, scenario
 
@@ -61,7 +62,12 @@ def test_every_object_validates(render: Render, values: Path) -> None:
 def test_names_and_namespaces(render: Render, values: Path) -> None:
     manifests = render(values=(values,))
     seen: set[tuple[str, str]] = set()
-    cluster_scoped = {"ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"}
+    cluster_scoped = {
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration",
+    }
     for manifest in manifests:
         metadata = manifest["metadata"]
         key = (manifest["kind"], metadata["name"])
@@ -87,7 +93,11 @@ def _check_custom_resource(manifest: Manifest, required: list[str]) -> None:
     [
         pytest.param(("replicaCont=3",), "additional properties 'replicaCont' not allowed", id="top-level-typo"),
         pytest.param(("webhook.timeoutSecond=3",), "'timeoutSecond' not allowed", id="nested-typo"),
-        pytest.param(("securityContext.readOnlyRootFileSystem=true",), "'readOnlyRootFileSystem' not allowed", id="k8s-object-typo"),
+        pytest.param(
+            ("securityContext.readOnlyRootFileSystem=true",),
+            "'readOnlyRootFileSystem' not allowed",
+            id="k8s-object-typo",
+        ),
         pytest.param(("webhook.failurePolicy=fail",), "failurePolicy", id="bad-enum"),
         pytest.param(("webhook.timeoutSeconds=31",), "timeoutSeconds", id="timeout-above-30"),
         pytest.param(("certificates.mode=manual",), "mode", id="unknown-mode"),
@@ -105,9 +115,21 @@ def test_schema_rejects(template: Callable[..., HelmRun], sets: tuple[str, ...],
 @pytest.mark.parametrize(
     ("sets", "message"),
     [
-        pytest.param(("webhook.url=https://127.0.0.1:8443",), "webhook.url needs certificates.mode=provided", id="url-without-provided"),
-        pytest.param(("certificates.mode=provided", "certificates.provided.secretName=x"), "needs certificates.provided.caBundle", id="provided-without-ca"),
-        pytest.param(("certificates.mode=provided", "certificates.provided.caBundle=QUJD"), "needs certificates.provided.secretName", id="provided-without-secret"),
+        pytest.param(
+            ("webhook.url=https://127.0.0.1:8443",),
+            "webhook.url needs certificates.mode=provided",
+            id="url-without-provided",
+        ),
+        pytest.param(
+            ("certificates.mode=provided", "certificates.provided.secretName=x"),
+            "needs certificates.provided.caBundle",
+            id="provided-without-ca",
+        ),
+        pytest.param(
+            ("certificates.mode=provided", "certificates.provided.caBundle=QUJD"),
+            "needs certificates.provided.secretName",
+            id="provided-without-secret",
+        ),
     ],
 )
 def test_inconsistent_values_fail_with_explanation(
@@ -121,3 +143,14 @@ def test_inconsistent_values_fail_with_explanation(
 def test_ci_scenario_helper_paths_exist() -> None:
     for name in EXPECTED_SCENARIOS:
         assert scenario(name).exists()
+
+
+def test_long_release_name_keeps_names_within_limits(template: Callable[..., HelmRun]) -> None:
+    sets = ("fullnameOverride=" + "a" * 63, "controller.enabled=true")
+    result = template(sets=sets)
+    assert result.returncode == 0, result.stderr
+    for manifest in (doc for doc in yaml.safe_load_all(result.stdout) if doc):
+        name = manifest["metadata"]["name"]
+        limit = 52 if manifest["kind"] == "CronJob" else 63
+        assert len(name) <= limit, f"{manifest['kind']} {name}"
+        assert not name.endswith("-")

@@ -18,7 +18,8 @@ def test_every_pod_is_restricted(render: Render, values: Path) -> None:
         pod_context = spec.get("securityContext", {})
         assert pod_context.get("runAsNonRoot") is True, label
         assert pod_context.get("seccompProfile", {}).get("type") == "RuntimeDefault", label
-        assert not spec.get("hostNetwork") and not spec.get("hostPID") and not spec.get("hostIPC"), label
+        for host_namespace in ("hostNetwork", "hostPID", "hostIPC"):
+            assert not spec.get(host_namespace), label
         for volume in spec.get("volumes", []):
             assert "hostPath" not in volume, label
         for container in spec["containers"] + spec.get("initContainers", []):
@@ -77,12 +78,17 @@ def test_no_wildcards_anywhere(render: Render, values: Path) -> None:
 
 def test_certs_hook_rbac_is_scoped_to_named_objects(render: Render) -> None:
     manifests = render()
-    job = [j for j in find(manifests, "Job") if j["metadata"]["name"].endswith("-certs-pre")][0]
+    job = next(j for j in find(manifests, "Job") if j["metadata"]["name"].endswith("-certs-pre"))
     service_account = job["spec"]["template"]["spec"]["serviceAccountName"]
     roles = dict(bound_roles(manifests, service_account))
     namespaced = rules_of(manifests, "Role", roles["Role"])
     secret_names = {"rs-reload-safe-tls", "rs-reload-safe-ca"}
-    assert {"apiGroups": [""], "resources": ["secrets"], "resourceNames": sorted(secret_names, reverse=True), "verbs": ["get", "update"]} in namespaced
+    assert {
+        "apiGroups": [""],
+        "resources": ["secrets"],
+        "resourceNames": sorted(secret_names, reverse=True),
+        "verbs": ["get", "update"],
+    } in namespaced
     assert {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]} in namespaced
     assert len(namespaced) == 2
     cluster = rules_of(manifests, "ClusterRole", roles["ClusterRole"])
@@ -94,7 +100,10 @@ def test_certs_hook_rbac_is_scoped_to_named_objects(render: Render) -> None:
             "verbs": ["get", "patch"],
         }
     ]
-    assert one(manifests, "MutatingWebhookConfiguration")["metadata"]["name"] == one(manifests, "ValidatingWebhookConfiguration")["metadata"]["name"]
+    assert (
+        one(manifests, "MutatingWebhookConfiguration")["metadata"]["name"]
+        == one(manifests, "ValidatingWebhookConfiguration")["metadata"]["name"]
+    )
 
 
 def test_certs_hook_objects_are_hooks_deleted_after_success(render: Render) -> None:
@@ -128,7 +137,9 @@ def test_controller_rbac(render: Render) -> None:
     }
     role = one(manifests, "Role", roles["Role"])
     assert role["metadata"]["namespace"] == "rs-system"
-    assert role["rules"] == [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]}]
+    assert role["rules"] == [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]}
+    ]
 
 
 def test_rbac_create_false_renders_no_roles(render: Render) -> None:

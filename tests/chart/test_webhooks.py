@@ -52,7 +52,9 @@ def test_rules_cover_every_workload_kind_on_create_and_update(render: Render, ki
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_namespace_selector_excludes_system_release_and_off(render: Render, kind: str) -> None:
-    expressions = webhook(render(sets=("webhook.excludedNamespaces={team-x}",)), kind)["namespaceSelector"]["matchExpressions"]
+    expressions = webhook(render(sets=("webhook.excludedNamespaces={team-x}",)), kind)["namespaceSelector"][
+        "matchExpressions"
+    ]
     by_key = {e["key"]: e for e in expressions}
     names = by_key["kubernetes.io/metadata.name"]
     assert names["operator"] == "NotIn"
@@ -94,7 +96,9 @@ def test_timeout_configurable(render: Render) -> None:
     assert {webhook(manifests, kind)["timeoutSeconds"] for kind in KINDS} == {2}
 
 
-@pytest.mark.parametrize(("kind", "path"), [("MutatingWebhookConfiguration", "/mutate"), ("ValidatingWebhookConfiguration", "/validate")])
+@pytest.mark.parametrize(
+    ("kind", "path"), [("MutatingWebhookConfiguration", "/mutate"), ("ValidatingWebhookConfiguration", "/validate")]
+)
 def test_service_client_config(render: Render, kind: str, path: str) -> None:
     manifests = render()
     client = webhook(manifests, kind)["clientConfig"]
@@ -104,7 +108,9 @@ def test_service_client_config(render: Render, kind: str, path: str) -> None:
     assert "caBundle" not in client  # self-managed: injected by the certs hook
 
 
-@pytest.mark.parametrize(("kind", "path"), [("MutatingWebhookConfiguration", "/mutate"), ("ValidatingWebhookConfiguration", "/validate")])
+@pytest.mark.parametrize(
+    ("kind", "path"), [("MutatingWebhookConfiguration", "/mutate"), ("ValidatingWebhookConfiguration", "/validate")]
+)
 def test_url_client_config(render: Render, kind: str, path: str) -> None:
     manifests = render(values=(scenario("url"),))
     client = webhook(manifests, kind)["clientConfig"]

@@ -79,4 +79,4 @@ def test_apply_patch_refuses_a_non_object() -> None:
     import jsonpatch
 
     with pytest.raises(jsonpatch.JsonPatchException):
-        apply_patch(["not", "an", "object"], [{"op": "add", "path": "/a", "value": 1}])
+        apply_patch(["not", "an", "object"], patch=[{"op": "add", "path": "/a", "value": 1}])

@@ -167,6 +167,32 @@ def test_unreadable_input_names_file_and_line(run: Run, write: Write, text: str,
     one_line_error(run("scan", str(write("bad.yaml", text))), *fragments)
 
 
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        pytest.param(deployment() + "---\nk: " + "[" * 30_000, 13, id="deep-in-the-second-document"),
+        pytest.param("\n" + '{"a":' * 30_000 + "1" + "}" * 30_000, 2, id="deep-json"),
+        pytest.param("a: " + "[" * 1000 + "]" * 1000, 1, id="one-level-too-many"),
+    ],
+)
+def test_too_deep_names_the_line(run: Run, write: Write, text: str, line: int) -> None:
+    path = write("deep.yaml", raw=text.encode())
+    one_line_error(run("scan", str(path)), f"deep.yaml:{line}:", "nested more than 1000")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("a: " + "[" * 999 + "]" * 999 + "\n", id="exactly-the-limit"),
+        pytest.param(deployment() + "  annotations: {note: '" + "x" * 20_000 + "'}\n", id="a-very-long-line"),
+        pytest.param(deployment() + "---\n" + "a: [[[[[]]]]]\n" * 2_000, id="many-brackets-shallow"),
+    ],
+)
+def test_deep_looking_but_shallow_input_is_read(run: Run, write: Write, text: str) -> None:
+    result = run("scan", str(write("wide.yaml", text)))
+    assert result.exit_code in (0, 1), result.stderr
+
+
 def test_not_utf8(run: Run, write: Write) -> None:
     path = write("binary.yaml", raw=b"\xff\xfe\x00kind: Pod")
     one_line_error(run("scan", str(path)), "binary.yaml", "cannot read")

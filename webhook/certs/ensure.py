@@ -114,7 +114,7 @@ def ensure_secrets(
             tls_cert=_get(tls_secret, TLS_CERT),
             tls_key=_get(tls_secret, TLS_KEY),
         )
-        outcome = ensure_bundle(stored=stored, identity=identity, policy=policy, now=now, force=force and attempt == 0)
+        outcome = ensure_bundle(stored=stored, identity=identity, policy=policy, now=now, force=force)
         ca = outcome.bundle.ca
         serving = outcome.bundle.serving
         wanted_ca = {CA_CERT: ca.certificate_pem(), CA_KEY: ca.private_key_pem()}

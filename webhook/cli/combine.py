@@ -45,7 +45,7 @@ def combine_webhooks(
     """Run the mutating webhook, apply its patch, run the validating webhook on the result."""
     mutating = handle(request, webhook=WebhookKind.MUTATING, configmaps=configmaps, namespaces=namespaces)
     patch = mutating.response.patch
-    mutated = replace(request, object=apply_patch(request.object, patch)) if patch else request
+    mutated = replace(request, object=apply_patch(request.object, patch=patch)) if patch else request
     validating = handle(mutated, webhook=WebhookKind.VALIDATING, configmaps=configmaps, namespaces=namespaces)
     return Combined(
         mutating=mutating,
@@ -54,7 +54,7 @@ def combine_webhooks(
     )
 
 
-def apply_patch(obj: Any, patch: JSONPatch) -> Any:
+def apply_patch(obj: Any, *, patch: JSONPatch) -> Any:
     """`obj` after `patch`, as the API server applies it; the request's own object is not touched.
 
     The policy only ever patches an object it could read as a workload, so `obj` is a mapping

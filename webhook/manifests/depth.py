@@ -6,14 +6,18 @@ fault, no message, no exit status a pipeline can read. No manifest nests more th
 levels, so anything past `MAX_DEPTH` is refused with a proper error instead.
 
 Measuring depth exactly costs a second pass over the YAML events (about half the parse time),
-so it runs only when a cheap upper bound says the file could be that deep: flow nesting can't
-exceed the number of `[` and `{`, and block nesting needs a column or two per level on one line.
+so it runs only on documents that a cheap upper bound says could be that deep: flow nesting
+can't exceed the number of `[` and `{`, and block nesting needs a column or two per level on
+one line. Nesting never spans documents: libyaml reads `---` or `...` at the start of a line as
+a document marker wherever it appears (inside a flow collection it is a syntax error).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
+from collections.abc import Iterator
 from typing import Any, Final
 
 import yaml
@@ -21,6 +25,7 @@ import yaml
 MAX_DEPTH: Final = 1000
 """Far beyond any real manifest, far below where the C stack overflows."""
 
+_MARKER: Final = re.compile(r"^(?:---|\.\.\.)(?=[ \t\r\n]|$)", re.MULTILINE)
 _OPENING: Final = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
 _CLOSING: Final = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
 
@@ -33,12 +38,28 @@ class TooDeep(ValueError):
 
 def check_depth(text: str, *, loader: Any) -> None:
     """Raise `TooDeep` when `text` nests deeper than `MAX_DEPTH`; cheap for ordinary files."""
+    if _bound(text) <= MAX_DEPTH:
+        return
+    for first_line, chunk in _chunks(text):
+        if _bound(chunk) > MAX_DEPTH and not _shallow_json(chunk):
+            _check_events(chunk, loader=loader, first_line=first_line)
+
+
+def _bound(text: str) -> int:
+    """An upper bound of the nesting depth of `text`, in a few C-speed passes."""
     longest = max(map(len, text.splitlines()), default=0)
-    if text.count("[") + text.count("{") + 2 * longest + 2 <= MAX_DEPTH:
-        return
-    if text.lstrip().startswith(("{", "[")) and _shallow_json(text):
-        return
-    _check_events(text, loader=loader)
+    return text.count("[") + text.count("{") + 2 * longest + 2
+
+
+def _chunks(text: str) -> Iterator[tuple[int, str]]:
+    """(line of its first character, text) of each stretch between document markers."""
+    start, line = 0, 1
+    for marker in _MARKER.finditer(text):
+        chunk = text[start : marker.start()]
+        yield line, chunk
+        line += chunk.count("\n")
+        start = marker.start()
+    yield line, text[start:]
 
 
 def _shallow_json(text: str) -> bool:
@@ -47,7 +68,7 @@ def _shallow_json(text: str) -> bool:
     Big JSON files have thousands of `{`, which defeats the cheap bound; the C JSON parser
     answers for them in a fraction of the YAML event pass. Anything else gets the exact check.
     """
-    if sys.getrecursionlimit() > MAX_DEPTH:
+    if sys.getrecursionlimit() > MAX_DEPTH or not text.lstrip().startswith(("{", "[")):
         return False  # a raised limit would let json read what libyaml cannot compose
     try:
         json.loads(text)
@@ -56,7 +77,7 @@ def _shallow_json(text: str) -> bool:
     return True
 
 
-def _check_events(text: str, *, loader: Any) -> None:
+def _check_events(text: str, *, loader: Any, first_line: int) -> None:
     parser = loader(text)
     depth = 0
     try:
@@ -66,7 +87,7 @@ def _check_events(text: str, *, loader: Any) -> None:
                 depth += 1
                 if depth > MAX_DEPTH:
                     mark = event.start_mark
-                    raise TooDeep(mark.line + 1 if mark is not None else None)
+                    raise TooDeep(first_line + mark.line if mark is not None else None)
             elif isinstance(event, _CLOSING):
                 depth -= 1
     except yaml.YAMLError:

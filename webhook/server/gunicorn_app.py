@@ -115,7 +115,11 @@ class WebhookServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no
         log.info("reload-safe serving on https://%s", self._settings.bind)
 
     def _post_fork(self, server: Any, worker: Any) -> None:
-        self._tls.after_fork(on_loaded=metrics.certificate_loaded, on_failed=metrics.certificate_failed)
+        self._tls.after_fork(
+            on_loaded=metrics.certificate_loaded,
+            on_failed=metrics.certificate_failed,
+            on_in_use=metrics.certificate_in_use,
+        )
 
     def _worker_exit(self, server: Any, worker: Any) -> None:
         if self._runtime is not None:

@@ -98,7 +98,7 @@ CERT_EXPIRY = Gauge(
 )
 CERT_RELOADS = Counter(
     "certificate_reloads",
-    "Serving certificate loads from disk, by result (success, failure: kept the previous one).",
+    "Serving certificate reloads after a change on disk, by result (failure: kept the previous one).",
     ["result"],
     namespace=_NS,
 )
@@ -142,6 +142,10 @@ def observe_error(*, endpoint: str, kind: str | None, operation: str, seconds: f
 
 def observe_rejected(*, endpoint: str, code: int) -> None:
     REJECTED.labels(endpoint, str(code)).inc()
+
+
+def certificate_in_use(not_after: float) -> None:
+    CERT_EXPIRY.set(not_after)
 
 
 def certificate_loaded(not_after: float) -> None:

@@ -117,13 +117,23 @@ class ReloadingTLS:
             context, not_after = build_context(self._files)
             self._install(context, not_after, identity)
 
-    def after_fork(self, *, on_loaded: Callable[[float], None], on_failed: Callable[[], None]) -> None:
-        """In a new worker: a fresh lock (never inherit one held at fork) and its own metrics."""
+    def after_fork(
+        self,
+        *,
+        on_loaded: Callable[[float], None],
+        on_failed: Callable[[], None],
+        on_in_use: Callable[[float], None],
+    ) -> None:
+        """In a new worker: a fresh lock (never inherit one held at fork) and its own metrics.
+
+        `on_loaded` / `on_failed` report each reload; `on_in_use` gets the notAfter of the
+        certificate inherited from the master, once.
+        """
         self._lock = threading.Lock()
         self._on_loaded = on_loaded
         self._on_failed = on_failed
         if self._not_after is not None:
-            on_loaded(self._not_after)
+            on_in_use(self._not_after)
 
     def context(self) -> ssl.SSLContext:
         """The context for a new connection (gunicorn calls this per connection)."""

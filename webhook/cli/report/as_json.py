@@ -14,7 +14,7 @@ from webhook.policy import RefType, Violation
 def report_dict(report: ScanReport) -> dict[str, Any]:
     summary = report.summary
     return {
-        "findings": [finding_dict(judged, violation) for judged, violation in report.findings()],
+        "findings": [finding_dict(judged, violation=violation) for judged, violation in report.findings()],
         "summary": {
             "files": summary.files,
             "documents": summary.documents,
@@ -29,7 +29,7 @@ def report_dict(report: ScanReport) -> dict[str, Any]:
     }
 
 
-def finding_dict(judged: Judged, violation: Violation) -> dict[str, Any]:
+def finding_dict(judged: Judged, *, violation: Violation) -> dict[str, Any]:
     """One finding: `key` only on `env`, `mount_path` only on `subPath` (else null)."""
     return {
         "kind": judged.kind,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Final
@@ -70,7 +71,8 @@ def rule_id(finding_type: str) -> str:
 
 def report_sarif(report: ScanReport, *, base: Path | None = None) -> dict[str, Any]:
     """The SARIF log; file locations are made relative to `base` (default: the current folder)."""
-    base = (base or Path.cwd()).resolve()
+    base = Path(os.path.abspath(base or Path.cwd()))
+    uris = {file: artifact_uri(file, base=base) for file in {judged.source.file for judged in report.flagged}}
     driver: dict[str, Any] = {
         "name": TOOL,
         "version": _version(),
@@ -84,13 +86,16 @@ def report_sarif(report: ScanReport, *, base: Path | None = None) -> dict[str, A
         "runs": [
             {
                 "tool": {"driver": driver},
-                "results": [_result(judged, violation, base=base) for judged, violation in report.findings()],
+                "results": [
+                    _result(judged, violation=violation, uri=uris[judged.source.file])
+                    for judged, violation in report.findings()
+                ],
             }
         ],
     }
 
 
-def fingerprint(judged: Judged, violation: Violation) -> str:
+def fingerprint(judged: Judged, *, violation: Violation) -> str:
     """Hash of what identifies a finding, never of where it is (lines move) or its wording."""
     identity = [
         judged.kind,
@@ -107,10 +112,14 @@ def fingerprint(judged: Judged, violation: Violation) -> str:
 
 
 def artifact_uri(file: str, *, base: Path) -> str:
-    """A relative URI for files under `base` (what code scanning maps to the repository)."""
+    """A relative URI for files under `base` (what code scanning maps to the repository).
+
+    Paths are made absolute without resolving symlinks: a linked manifest is reported where the
+    user (and the repository) has it, not where its target lives.
+    """
     if file == STDIN:
         return STDIN_URI
-    path = Path(file).resolve()
+    path = Path(os.path.abspath(file))
     try:
         return quote(path.relative_to(base).as_posix(), safe="/")
     except ValueError:
@@ -131,20 +140,20 @@ def _rule(finding_type: str) -> dict[str, Any]:
     }
 
 
-def _result(judged: Judged, violation: Violation, *, base: Path) -> dict[str, Any]:
+def _result(judged: Judged, *, violation: Violation, uri: str) -> dict[str, Any]:
     return {
         "ruleId": rule_id(violation.type),
         "ruleIndex": FINDING_TYPES.index(violation.type),
         "level": "error",
         "message": {"text": violation.message},
-        "locations": [_location(judged, base=base)],
-        "partialFingerprints": {FINGERPRINT: fingerprint(judged, violation)},
+        "locations": [_location(judged, uri=uri)],
+        "partialFingerprints": {FINGERPRINT: fingerprint(judged, violation=violation)},
     }
 
 
-def _location(judged: Judged, *, base: Path) -> dict[str, Any]:
+def _location(judged: Judged, *, uri: str) -> dict[str, Any]:
     source: Source = judged.source
-    physical: dict[str, Any] = {"artifactLocation": {"uri": artifact_uri(source.file, base=base)}}
+    physical: dict[str, Any] = {"artifactLocation": {"uri": uri}}
     if source.line:
         physical["region"] = {"startLine": source.line}
     namespace = judged.namespace or "default"

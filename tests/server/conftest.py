@@ -1,0 +1,93 @@
+"""Fixtures for the server tests: a test CA, and `reload-safe serve` processes to share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.server.harness import CONFIGMAPS, Server, Pki
+
+MODES = ("enforce", "warn", "audit", "off")
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return Pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="session")
+def serving_files(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    directory = tmp_path_factory.mktemp("serving")
+    pki.write_serving(directory)
+    return directory / "tls.crt", directory / "tls.key"
+
+
+@pytest.fixture(scope="session")
+def mode_servers(
+    pki: Pki, serving_files: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Server]]:
+    """One static-source server per namespace mode, started together.
+
+    The enforce server takes every setting from RELOAD_SAFE_* variables instead of flags,
+    which checks that each flag has its environment variable.
+    """
+    cert, key = serving_files
+    servers: dict[str, Server] = {}
+    for mode in MODES:
+        workdir = tmp_path_factory.mktemp(f"serve-{mode}")
+        audit = workdir / "audit.jsonl"
+        if mode == "enforce":
+            env = {
+                "RELOAD_SAFE_CERT_FILE": str(cert),
+                "RELOAD_SAFE_KEY_FILE": str(key),
+                "RELOAD_SAFE_SOURCE": "static",
+                "RELOAD_SAFE_CONFIGMAPS": str(CONFIGMAPS),
+                "RELOAD_SAFE_NAMESPACE_POLICY": mode,
+                "RELOAD_SAFE_AUDIT_FILE": str(audit),
+                "RELOAD_SAFE_WORKERS": "2",
+                "RELOAD_SAFE_THREADS": "2",
+            }
+            args: list[str] = []
+        else:
+            env = {}
+            args = [
+                "--cert-file", str(cert), "--key-file", str(key),
+                "--source", "static", "--configmaps", str(CONFIGMAPS),
+                "--namespace-policy", mode, "--audit-file", str(audit),
+                "--workers", "2", "--threads", "2",
+            ]  # fmt: skip
+        servers[mode] = Server(workdir=workdir, ca_file=pki.ca_file, args=args, env=env)
+    try:
+        for server in servers.values():
+            server.wait_ready()
+        yield servers
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+@pytest.fixture
+def start_server(
+    pki: Pki, serving_files: tuple[Path, Path], tmp_path: Path
+) -> Iterator[Callable[..., Server]]:
+    """Start a server of one's own (static source, warn mode unless told otherwise)."""
+    started: list[Server] = []
+
+    def start(*extra: str, cert: tuple[Path, Path] | None = None, ready: bool = True, **kwargs: object) -> Server:
+        cert_file, key_file = cert or serving_files
+        args = [
+            "--cert-file", str(cert_file), "--key-file", str(key_file),
+            "--source", "static", "--configmaps", str(CONFIGMAPS),
+            *extra,
+        ]  # fmt: skip
+        server = Server(workdir=tmp_path / f"server-{len(started)}", ca_file=pki.ca_file, args=args, **kwargs)  # type: ignore[arg-type]
+        started.append(server)
+        if ready:
+            server.wait_ready()
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

@@ -1,0 +1,336 @@
+"""Real `reload-safe serve` processes answering recorded AdmissionReviews over verified TLS."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+from typing import Any
+
+import pytest
+
+from tests.server.harness import Server, audit_lines, fixture, fixture_bytes
+
+pytestmark = pytest.mark.server
+
+ENV_CONFIG_HASH = "sha256:08c2241d98d68d7f1f0676bc1542957dcdccdf1bb200a0788849e738f1bd3394"  # SPEC test vector
+AUDIT_FIELDS = {
+    "ts", "uid", "operation", "kind", "namespace", "name", "user", "dry_run", "mode", "decision",
+    "owned", "violations", "acknowledged", "strategies", "config_hash", "patched", "latency_ms", "webhook",
+}  # fmt: skip
+
+
+def review(server: Server, endpoint: str, name: str, uid: str) -> dict[str, Any]:
+    response = server.post(endpoint, fixture_bytes(name, uid=uid))
+    assert response.status == 200, response.body
+    assert response.headers["Content-Type"] == "application/json"
+    body: dict[str, Any] = response.json()
+    assert body["apiVersion"] == "admission.k8s.io/v1"
+    assert body["kind"] == "AdmissionReview"
+    assert body["response"]["uid"] == uid
+    return body["response"]
+
+
+def audit_for(server: Server, uid: str, *, expected: int = 2, timeout: float = 5.0) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = [line for line in audit_lines(server.workdir / "audit.jsonl") if line["uid"] == uid]
+        if len(lines) >= expected or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.05)
+
+
+def patch_of(response: dict[str, Any]) -> list[dict[str, Any]]:
+    assert response["patchType"] == "JSONPatch"
+    patch: list[dict[str, Any]] = json.loads(base64.b64decode(response["patch"]))
+    return patch
+
+
+# --- each mode ------------------------------------------------------------------------------
+
+EXPECTED = {
+    # mode: (mutating patches?, validating allowed, warnings, mutating decision, validating decision)
+    "enforce": (True, False, 0, "allowed", "denied"),
+    "warn": (True, True, 1, "allowed", "warned"),
+    "audit": (False, True, 0, "allowed", "allowed"),
+    "off": (False, True, 0, None, None),
+}
+
+
+@pytest.mark.parametrize("mode", list(EXPECTED))
+def test_envfrom_deployment_in_each_mode(mode_servers: dict[str, Server], mode: str) -> None:
+    server = mode_servers[mode]
+    patches, allowed, warnings, mutating_decision, validating_decision = EXPECTED[mode]
+    uid = f"envfrom-{mode}"
+
+    mutated = review(server, "/mutate", "deployment-envfrom-create.json", uid)
+    validated = review(server, "/validate", "deployment-envfrom-create.json", uid)
+
+    assert mutated["allowed"] is True
+    if patches:
+        (operation,) = patch_of(mutated)
+        assert operation["path"] == "/spec/template/metadata/annotations"
+        assert operation["value"] == {"reload-safe.io/config-hash": ENV_CONFIG_HASH}
+    else:
+        assert "patch" not in mutated
+    assert validated["allowed"] is allowed
+    assert len(validated.get("warnings", [])) == warnings
+    if not allowed:
+        assert validated["status"]["code"] == 403
+        assert validated["status"]["reason"] == "Forbidden"
+        assert "env-config" in validated["status"]["message"]
+    assert validated["auditAnnotations"]["decision"] == (validating_decision or "skipped")
+
+    lines = audit_for(server, uid, expected=0 if mode == "off" else 2)
+    if mode == "off":
+        assert lines == []  # skipped requests are audited only at debug level
+        return
+    by_webhook = {line["webhook"]: line for line in lines}
+    assert set(by_webhook) == {"mutating", "validating"}
+    for line in lines:
+        assert set(line) >= AUDIT_FIELDS
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line["ts"])
+        assert line["mode"] == mode
+        assert line["kind"] == "Deployment"
+        assert line["operation"] == "CREATE"
+        assert (line["namespace"], line["name"], line["user"]) == ("shop", "web", "kubernetes-admin")
+        assert line["violations"] == [{"container": "app", "type": "envFrom", "configmap": "env-config"}]
+        assert line["config_hash"] == ENV_CONFIG_HASH
+        assert line["latency_ms"] >= 0
+    assert by_webhook["mutating"]["decision"] == mutating_decision
+    assert by_webhook["mutating"]["patched"] is patches
+    assert by_webhook["validating"]["decision"] == validating_decision
+    assert by_webhook["validating"]["patched"] is False
+
+
+def test_safe_volume_is_allowed_and_hashed(mode_servers: dict[str, Server]) -> None:
+    server = mode_servers["enforce"]
+    mutated = review(server, "/mutate", "deployment-volume-create.json", "volume-1")
+    validated = review(server, "/validate", "deployment-volume-create.json", "volume-1")
+    (operation,) = patch_of(mutated)
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", operation["value"]["reload-safe.io/config-hash"])
+    assert validated["allowed"] is True
+    assert "warnings" not in validated
+
+
+def test_update_with_rollout_strategy_is_allowed(mode_servers: dict[str, Server]) -> None:
+    server = mode_servers["enforce"]
+    validated = review(server, "/validate", "deployment-rollout-update.json", "update-1")
+    assert validated["allowed"] is True
+    (line,) = audit_for(server, "update-1", expected=1)
+    assert line["operation"] == "UPDATE"
+    assert line["strategies"] == ["rollout"]
+    assert line["violations"] == []
+
+
+def test_owned_pod_is_audited_but_never_denied(mode_servers: dict[str, Server]) -> None:
+    server = mode_servers["enforce"]
+    mutated = review(server, "/mutate", "pod-owned-create.json", "owned-1")
+    validated = review(server, "/validate", "pod-owned-create.json", "owned-1")
+    assert "patch" not in mutated
+    assert validated["allowed"] is True
+    assert "warnings" not in validated
+    lines = audit_for(server, "owned-1")
+    assert {line["owned"] for line in lines} == {True}
+    assert {line["decision"] for line in lines} == {"allowed"}
+    assert all(line["violations"] for line in lines)
+
+
+def test_delete_is_skipped_without_an_audit_line(mode_servers: dict[str, Server]) -> None:
+    server = mode_servers["enforce"]
+    validated = review(server, "/validate", "deployment-delete.json", "delete-1")
+    assert validated["allowed"] is True
+    assert validated["auditAnnotations"] == {"decision": "skipped", "violations": "0"}
+    assert audit_for(server, "delete-1", expected=0, timeout=0.3) == []
+
+
+def test_dry_run_is_evaluated_and_marked(mode_servers: dict[str, Server]) -> None:
+    server = mode_servers["enforce"]
+    validated = review(server, "/validate", "cronjob-subpath-create-dryrun.json", "dry-1")
+    assert validated["allowed"] is False
+    (line,) = audit_for(server, "dry-1", expected=1)
+    assert line["dry_run"] is True
+    assert line["violations"] == [
+        {"container": "report", "type": "subPath", "configmap": "report-config", "mount_path": "/etc/report/settings.ini"}
+    ]
+
+
+def test_malformed_object_in_a_good_envelope_is_answered(mode_servers: dict[str, Server]) -> None:
+    server = mode_servers["enforce"]
+    for endpoint in ("/mutate", "/validate"):
+        response = review(server, endpoint, "deployment-malformed-create.json", "malformed-1")
+        assert response["allowed"] is True
+
+
+# --- bad input --------------------------------------------------------------------------------
+
+
+def assert_error(response: Any, status: int) -> str:
+    assert response.status == status, response.body
+    assert response.headers["Content-Type"] == "application/json"
+    body = response.json()
+    assert set(body) == {"error"}
+    assert isinstance(body["error"], str) and body["error"]
+    message: str = body["error"]
+    return message
+
+
+GOOD = fixture("deployment-envfrom-create.json")
+
+
+def envelope(**changes: Any) -> bytes:
+    body = json.loads(json.dumps(GOOD))
+    for key, value in changes.items():
+        if key == "uid":
+            body["request"]["uid"] = value
+        elif value is None:
+            body.pop(key)
+        else:
+            body[key] = value
+    return json.dumps(body).encode()
+
+
+def without_uid() -> bytes:
+    body = json.loads(json.dumps(GOOD))
+    del body["request"]["uid"]
+    return json.dumps(body).encode()
+
+
+BAD_BODIES = {
+    "not json": b"{this is not json",
+    "not utf-8": b"\xff\xfe{}",
+    "empty": b"",
+    "json array": b"[1, 2, 3]",
+    "json string": b'"AdmissionReview"',
+    "v1beta1": envelope(apiVersion="admission.k8s.io/v1beta1"),
+    "wrong kind": envelope(kind="ConversionReview"),
+    "no request": envelope(request=None),
+    "missing uid": without_uid(),
+    "numeric uid": envelope(uid=12345),
+    "empty uid": envelope(uid=""),
+    "deeply nested": b"[" * 100_000 + b"]" * 100_000,
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_BODIES))
+def test_bad_envelope_is_400(mode_servers: dict[str, Server], case: str) -> None:
+    server = mode_servers["warn"]
+    for endpoint in ("/mutate", "/validate"):
+        assert_error(server.post(endpoint, BAD_BODIES[case]), 400)
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "application/yaml", None])
+def test_wrong_content_type_is_400(mode_servers: dict[str, Server], content_type: str | None) -> None:
+    server = mode_servers["warn"]
+    response = server.request("POST", "/validate", fixture_bytes("deployment-envfrom-create.json"), content_type=content_type)
+    assert "application/json" in assert_error(response, 400)
+
+
+def test_json_content_type_with_charset_is_accepted(mode_servers: dict[str, Server]) -> None:
+    server = mode_servers["warn"]
+    response = server.post(
+        "/validate", fixture_bytes("deployment-envfrom-create.json"), content_type="application/json; charset=utf-8"
+    )
+    assert response.status == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/mutate"), ("PUT", "/validate"), ("DELETE", "/mutate"), ("PATCH", "/validate"),
+     ("OPTIONS", "/mutate"), ("POST", "/healthz"), ("POST", "/metrics")],
+)  # fmt: skip
+def test_other_methods_are_405(mode_servers: dict[str, Server], method: str, path: str) -> None:
+    server = mode_servers["warn"]
+    response = server.request(method, path, b"{}" if method != "GET" else None)
+    assert_error(response, 405)
+    assert "Allow" in response.headers
+
+
+def test_unknown_path_is_404_json(mode_servers: dict[str, Server]) -> None:
+    assert_error(mode_servers["warn"].get("/nope"), 404)
+
+
+def test_announced_body_over_7_mib_is_413_before_reading(mode_servers: dict[str, Server]) -> None:
+    server = mode_servers["warn"]
+    conn = server.connection()
+    try:
+        conn.putrequest("POST", "/validate")
+        conn.putheader("Content-Type", "application/json")
+        conn.putheader("Content-Length", str(7 * 1024 * 1024 + 1))
+        conn.endheaders(b'{"apiVersion": ')  # a few bytes, then wait: the answer must not need the rest
+        response = conn.getresponse()
+        assert response.status == 413
+        assert set(json.loads(response.read())) == {"error"}
+    finally:
+        conn.close()
+
+
+def test_chunked_body_over_7_mib_is_413_after_reading_the_limit(mode_servers: dict[str, Server]) -> None:
+    server = mode_servers["warn"]
+    conn = server.connection()
+    chunk = b" " * (1024 * 1024)
+    try:
+        conn.putrequest("POST", "/validate")
+        conn.putheader("Content-Type", "application/json")
+        conn.putheader("Transfer-Encoding", "chunked")
+        conn.endheaders()
+        try:
+            for _ in range(9):
+                conn.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            conn.send(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server may close as soon as it has answered
+        response = conn.getresponse()
+        assert response.status == 413
+        assert set(json.loads(response.read())) == {"error"}
+    finally:
+        conn.close()
+
+
+def test_body_of_exactly_7_mib_is_accepted(mode_servers: dict[str, Server]) -> None:
+    server = mode_servers["warn"]
+    body = fixture_bytes("deployment-envfrom-create.json", uid="big-1")
+    padded = body + b" " * (7 * 1024 * 1024 - len(body))
+    assert len(padded) == 7 * 1024 * 1024
+    response = server.post("/validate", padded)
+    assert response.status == 200
+    assert response.json()["response"]["uid"] == "big-1"
+
+
+def test_no_bad_input_restarted_a_worker(mode_servers: dict[str, Server]) -> None:
+    """Runs after the bad-input tests in this module: every worker is the one that booted."""
+    server = mode_servers["warn"]
+    assert server.get("/healthz").status == 200
+    assert server.stderr().count("Booting worker") == 2
+    assert "Traceback" not in server.stderr()
+
+
+# --- health, readiness, metrics -----------------------------------------------------------------
+
+
+def test_health_and_readiness(mode_servers: dict[str, Server]) -> None:
+    server = mode_servers["audit"]
+    assert server.get("/healthz").json() == {"status": "ok"}
+    assert server.get("/readyz").json() == {"status": "ready"}
+
+
+def test_metrics_add_up_over_workers(mode_servers: dict[str, Server]) -> None:
+    """Each request may land on either worker; every scrape must still see all of them."""
+    server = mode_servers["audit"]
+    for i in range(20):
+        review(server, "/validate", "deployment-envfrom-create.json", f"metrics-{i}")
+    key = (
+        'reload_safe_admission_requests_total{decision="allowed",endpoint="validate",'
+        'kind="Deployment",mode="audit",operation="CREATE"}'
+    )
+    seen = [server.metrics() for _ in range(6)]  # new connections: both workers answer scrapes
+    for samples in seen:
+        assert samples[key] >= 20
+        assert samples['reload_safe_admission_violations_total{endpoint="validate",type="envFrom"}'] >= 20
+        assert samples['reload_safe_admission_duration_seconds_count{endpoint="validate"}'] >= 20
+        assert samples['reload_safe_cache_synced{cache="configmaps"}'] == 1
+        assert samples['reload_safe_cache_synced{cache="namespaces"}'] == 1
+        assert samples['reload_safe_cache_objects{cache="configmaps"}'] == 3
+        assert samples["reload_safe_certificate_expiry_timestamp_seconds"] > time.time() + 20 * 86400
+    assert len({samples[key] for samples in seen}) == 1
