@@ -138,7 +138,7 @@ def render_webhook_configurations(
     """The chart's Mutating/ValidatingWebhookConfigurations, pointed at `url` with `ca_bundle`."""
     overrides = {
         "webhook": {"url": url},
-        "certificates": {"mode": "provided", "provided": {"caBundle": ca_bundle, "secretName": "unused"}},
+        "certificates": {"mode": "provided", "provided": {"caBundle": ca_bundle}},
     }
     merged = _merge(overrides, values or {})
     values_file = Path(os.environ.get("TMPDIR", "/tmp")) / f"reload-safe-e2e-values-{os.getpid()}.yaml"
