@@ -71,19 +71,12 @@ class Kube:
         content_type: str = "application/json",
     ) -> Answer:
         headers = {"Accept": "application/json", "Content-Type": content_type}
+        method_, url, header_params, serialized, post = self.api.param_serialize(
+            method, path, query_params=query or [], header_params=headers, body=body
+        )
         try:
-            response = self.api.call_api(
-                path,
-                method,
-                query_params=query or [],
-                header_params=headers,
-                body=body,
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _return_http_data_only=False,
-            )
-            raw = response[0] if isinstance(response, tuple) else response
-            status, data, header_map = raw.status, raw.data, raw.headers
+            raw = self.api.call_api(method_, url, header_params=header_params, body=serialized, post_params=post)
+            status, data, header_map = raw.status, raw.read(), raw.headers
         except ApiException as error:
             status, data, header_map = error.status, error.body, error.headers or {}
         warnings = []

@@ -23,7 +23,8 @@ pytestmark = pytest.mark.e2e
 def dead_webhook(
     control_plane: ControlPlane, kube: Kube, webhook: WebhookServer, request: pytest.FixtureRequest
 ) -> Iterator[str]:
-    """A second release of the chart whose URL nothing listens on, labelled policy `failure`."""
+    """A second release of the chart whose URL nothing listens on, for namespaces labelled
+    `e2e-dead-webhook=yes` only."""
     failure_policy = request.param
     configurations = render_webhook_configurations(
         helm=control_plane.binary("helm"),
@@ -32,9 +33,8 @@ def dead_webhook(
         values={
             "webhook": {
                 "failurePolicy": failure_policy,
-                "namespaceSelector": {"matchLabels": {"e2e-dead-webhook": "yes"}},
+                "namespaceSelectorExpressions": [{"key": "e2e-dead-webhook", "operator": "In", "values": ["yes"]}],
             },
-            "nameOverride": "dead",
             "fullnameOverride": "reload-safe-dead",
         },
     )

@@ -144,12 +144,15 @@ def render_webhook_configurations(
     values_file = Path(os.environ.get("TMPDIR", "/tmp")) / f"reload-safe-e2e-values-{os.getpid()}.yaml"
     values_file.write_text(yaml.safe_dump(merged))
     try:
-        rendered = subprocess.run(
+        result = subprocess.run(
             [str(helm), "template", RELEASE, str(CHART), "--namespace", RELEASE_NAMESPACE, "-f", str(values_file)],
-            check=True,
+            check=False,
             capture_output=True,
             text=True,
-        ).stdout
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"helm template failed: {result.stderr.strip()}")
+        rendered = result.stdout
     finally:
         values_file.unlink(missing_ok=True)
     kinds = {"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"}
