@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server.harness import CONFIGMAPS, Server, Pki
+from tests.server.harness import CONFIGMAPS, Pki, Server
 
 MODES = ("enforce", "warn", "audit", "off")
 
@@ -69,9 +69,7 @@ def mode_servers(
 
 
 @pytest.fixture
-def start_server(
-    pki: Pki, serving_files: tuple[Path, Path], tmp_path: Path
-) -> Iterator[Callable[..., Server]]:
+def start_server(pki: Pki, serving_files: tuple[Path, Path], tmp_path: Path) -> Iterator[Callable[..., Server]]:
     """Start a server of one's own (static source, warn mode unless told otherwise)."""
     started: list[Server] = []
 

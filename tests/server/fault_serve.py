@@ -21,7 +21,7 @@ from webhook.policy import Decision
 FAIL_ANNOTATION = "test.reload-safe.io/fail"
 SECRET = "do-not-log-this-value"
 
-_real_evaluate = handler.evaluate
+_real_evaluate = handler.evaluate  # type: ignore[attr-defined]
 
 
 def _failing_evaluate(*, obj: Mapping[str, Any], **kwargs: Any) -> Decision:
@@ -31,7 +31,7 @@ def _failing_evaluate(*, obj: Mapping[str, Any], **kwargs: Any) -> Decision:
     return _real_evaluate(obj=obj, **kwargs)
 
 
-handler.evaluate = _failing_evaluate  # type: ignore[assignment]
+handler.evaluate = _failing_evaluate  # type: ignore[attr-defined]
 
 if __name__ == "__main__":
     cli()

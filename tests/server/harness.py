@@ -161,9 +161,9 @@ class Server:
         self.stderr_path = workdir / "server.stderr"
         self.stdout_path = workdir / "server.stdout"
         workdir.mkdir(parents=True, exist_ok=True)
-        full_env = {**os.environ, **(env or {})}
-        full_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        full_env.pop("POD_NAMESPACE", None)
+        inherited = ("PROMETHEUS_MULTIPROC_DIR", "POD_NAMESPACE")
+        full_env = {k: v for k, v in os.environ.items() if k not in inherited and not k.startswith("RELOAD_SAFE_")}
+        full_env.update(env or {})
         self._stderr = self.stderr_path.open("wb")
         self._stdout = None if stdout_pipe else self.stdout_path.open("wb")
         self.process = subprocess.Popen(
@@ -204,7 +204,8 @@ class Server:
         return code
 
     def stderr(self) -> str:
-        self._stderr.flush()
+        if not self._stderr.closed:
+            self._stderr.flush()
         return self.stderr_path.read_text(errors="replace")
 
     # -- clients
@@ -215,12 +216,11 @@ class Server:
             context.load_cert_chain(*map(str, self.client_cert))
         return context
 
-    def connection(self, *, timeout: float = 10.0, context: ssl.SSLContext | None = None) -> http.client.HTTPSConnection:
+    def connection(
+        self, *, timeout: float = 10.0, context: ssl.SSLContext | None = None
+    ) -> http.client.HTTPSConnection:
         """A connection to 127.0.0.1 that verifies the certificate for `localhost`."""
-        conn = _PinnedHTTPSConnection(
-            SERVER_NAME, self.port, timeout=timeout, context=context or self.client_context()
-        )
-        return conn
+        return _PinnedHTTPSConnection(SERVER_NAME, self.port, timeout=timeout, context=context or self.client_context())
 
     def request(
         self,

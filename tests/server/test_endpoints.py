@@ -29,7 +29,8 @@ def review(server: Server, endpoint: str, name: str, uid: str) -> dict[str, Any]
     assert body["apiVersion"] == "admission.k8s.io/v1"
     assert body["kind"] == "AdmissionReview"
     assert body["response"]["uid"] == uid
-    return body["response"]
+    answer: dict[str, Any] = body["response"]
+    return answer
 
 
 def audit_for(server: Server, uid: str, *, expected: int = 2, timeout: float = 5.0) -> list[dict[str, Any]]:
@@ -152,7 +153,12 @@ def test_dry_run_is_evaluated_and_marked(mode_servers: dict[str, Server]) -> Non
     (line,) = audit_for(server, "dry-1", expected=1)
     assert line["dry_run"] is True
     assert line["violations"] == [
-        {"container": "report", "type": "subPath", "configmap": "report-config", "mount_path": "/etc/report/settings.ini"}
+        {
+            "container": "report",
+            "type": "subPath",
+            "configmap": "report-config",
+            "mount_path": "/etc/report/settings.ini",
+        }
     ]
 
 
@@ -171,7 +177,8 @@ def assert_error(response: Any, status: int) -> str:
     assert response.headers["Content-Type"] == "application/json"
     body = response.json()
     assert set(body) == {"error"}
-    assert isinstance(body["error"], str) and body["error"]
+    assert isinstance(body["error"], str)
+    assert body["error"]
     message: str = body["error"]
     return message
 
@@ -223,7 +230,9 @@ def test_bad_envelope_is_400(mode_servers: dict[str, Server], case: str) -> None
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "application/yaml", None])
 def test_wrong_content_type_is_400(mode_servers: dict[str, Server], content_type: str | None) -> None:
     server = mode_servers["warn"]
-    response = server.request("POST", "/validate", fixture_bytes("deployment-envfrom-create.json"), content_type=content_type)
+    response = server.request(
+        "POST", "/validate", fixture_bytes("deployment-envfrom-create.json"), content_type=content_type
+    )
     assert "application/json" in assert_error(response, 400)
 
 
@@ -334,3 +343,35 @@ def test_metrics_add_up_over_workers(mode_servers: dict[str, Server]) -> None:
         assert samples['reload_safe_cache_objects{cache="configmaps"}'] == 3
         assert samples["reload_safe_certificate_expiry_timestamp_seconds"] > time.time() + 20 * 86400
     assert len({samples[key] for samples in seen}) == 1
+
+
+def test_skipped_requests_are_audited_at_debug_level(start_server: Any, tmp_path: Any) -> None:
+    audit = tmp_path / "audit.jsonl"
+    server = start_server(
+        "--log-level", "debug", "--own-namespace", "shop", "--audit-file", str(audit), "--workers", "1"
+    )  # fmt: skip
+    own = review(server, "/validate", "deployment-envfrom-create.json", "own-1")  # namespace shop: ours
+    assert own["auditAnnotations"]["decision"] == "skipped"
+    review(server, "/validate", "deployment-delete.json", "delete-2")
+    lines = {line["uid"]: line for line in audit_lines(audit)}
+    assert lines["own-1"]["decision"] == "skipped"
+    assert lines["own-1"]["mode"] == "off"
+    assert lines["delete-2"]["decision"] == "skipped"
+    assert lines["delete-2"]["operation"] == "DELETE"
+
+
+@pytest.mark.parametrize(
+    ("headers", "path", "status"),
+    [
+        ({"X-Big": "x" * 10_000}, "/validate", 431),  # a header field over 8 KiB
+        ({f"X-H{i}": "v" for i in range(60)}, "/validate", 431),  # more than 50 fields
+        ({}, "/validate?" + "q" * 5000, 414),  # a request line over 4 KiB
+    ],
+)
+def test_oversized_request_heads_are_refused_by_gunicorn(
+    mode_servers: dict[str, Server], headers: dict[str, str], path: str, status: int
+) -> None:
+    server = mode_servers["audit"]
+    response = server.request("POST", path, b"{}", headers=headers)
+    assert response.status == status
+    assert server.get("/healthz").status == 200

@@ -53,7 +53,10 @@ def test_internal_failure_is_500_json_audited_and_survived(start_server: Callabl
     assert {line["error"] for line in errors} == {"RuntimeError"}
     assert [line["decision"] for line in audit_lines(audit) if line["uid"] == "after-1"] == ["warned"]
     samples = server.metrics()
-    key = 'reload_safe_admission_requests_total{decision="error",endpoint="validate",kind="Deployment",mode="",operation="CREATE"}'
+    key = (
+        'reload_safe_admission_requests_total{decision="error",endpoint="validate",'
+        'kind="Deployment",mode="",operation="CREATE"}'
+    )
     assert samples[key] == 1
     stderr = server.stderr()
     assert "internal error answering validating review uid=boom-1: RuntimeError" in stderr
@@ -136,7 +139,7 @@ def test_tls_1_1_and_weak_ciphers_are_refused(mode_servers: dict[str, Server]) -
     tls12.maximum_version = ssl.TLSVersion.TLSv1_2
     conn = server.connection(context=tls12)
     conn.connect()
-    assert conn.sock.version() == "TLSv1.2"  # type: ignore[union-attr]
+    assert conn.sock.version() == "TLSv1.2"
     conn.close()
 
 
@@ -147,11 +150,15 @@ def test_audit_lines_on_stdout_are_whole_under_concurrency(start_server: Callabl
     containers = body["request"]["object"]["spec"]["template"]["spec"]["containers"]
     base = containers[0]
     containers[:] = [
-        {**base, "name": f"container-{i:03d}", "envFrom": [{"configMapRef": {"name": f"config-{j:03d}"}} for j in range(4)]}
+        {
+            **base,
+            "name": f"container-{i:03d}",
+            "envFrom": [{"configMapRef": {"name": f"config-{j:03d}"}} for j in range(4)],
+        }
         for i in range(40)
     ]  # 160 violations: about 12 KB per audit line
     lines: list[bytes] = []
-    reader = threading.Thread(target=lambda: lines.extend(server.process.stdout or []))  # type: ignore[arg-type]
+    reader = threading.Thread(target=lambda: lines.extend(server.process.stdout or []))
     reader.start()
 
     sent: list[str] = []

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server.harness import Server, Pki, fingerprint, fixture_bytes, pem_fingerprint
+from tests.server.harness import Pki, Server, fingerprint, fixture_bytes, pem_fingerprint
 from webhook.certs.files import PRIVATE_MODE, PUBLIC_MODE, write_atomic
 
 pytestmark = pytest.mark.server
@@ -64,6 +64,7 @@ class Load:
                 )  # fmt: skip
                 assert conn.sock is not None
                 der = conn.sock.getpeercert(binary_form=True)
+                assert der is not None
                 response = conn.getresponse()
                 body = response.read()
                 if response.status != 200 or uid.encode() not in body:

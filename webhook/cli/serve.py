@@ -10,6 +10,7 @@ server exits at once with a message instead of flapping in CrashLoopBackOff behi
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,7 @@ def serve(**options: Any) -> None:
     """Run the HTTPS admission webhook (POST /mutate, /validate; GET /healthz, /readyz, /metrics)."""
     settings = _settings(**options)
     _configure_logging(settings.log_level)
+    _check_audit_file(settings.audit_file)
     # Before anything imports prometheus_client: it picks multiprocess mode at import.
     metrics_dir = prepare_directory()
     from webhook.server.gunicorn_app import WebhookServer  # noqa: PLC0415 - after prepare_directory
@@ -199,6 +201,16 @@ def _inputs(settings: ServerSettings) -> Any:
     return cluster_inputs(
         kubeconfig=settings.kubeconfig, default=settings.default_mode, own_namespace=settings.own_namespace
     )
+
+
+def _check_audit_file(path: str) -> None:
+    """Each worker opens the audit file itself; a path it cannot open must stop us here."""
+    if path == STDOUT:
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640))
+    except OSError as error:
+        raise ServeError(f"cannot open the audit file {path}: {error.strerror}") from error
 
 
 def _configure_logging(level: str) -> None:

@@ -11,7 +11,12 @@ from webhook.controller.consumers import Consumer
 from webhook.policy import HASH_ANNOTATION
 
 COMPONENT: Final = "reload-safe-controller"
-_API_VERSIONS: Final = {"Deployment": "apps/v1", "StatefulSet": "apps/v1", "DaemonSet": "apps/v1", "CronJob": "batch/v1"}
+_API_VERSIONS: Final = {
+    "Deployment": "apps/v1",
+    "StatefulSet": "apps/v1",
+    "DaemonSet": "apps/v1",
+    "CronJob": "batch/v1",
+}
 
 
 def hash_merge_patch(consumer: Consumer, *, value: str) -> dict[str, Any]:
@@ -57,7 +62,11 @@ class KubeRecorder:
         event = client.CoreV1Event(
             metadata=client.V1ObjectMeta(generate_name=f"{key.name}.", namespace=key.namespace),
             involved_object=client.V1ObjectReference(
-                api_version=_API_VERSIONS[key.kind], kind=key.kind, name=key.name, namespace=key.namespace, uid=consumer.uid
+                api_version=_API_VERSIONS[key.kind],
+                kind=key.kind,
+                name=key.name,
+                namespace=key.namespace,
+                uid=consumer.uid,
             ),
             reason="ConfigChanged",
             message=f"ConfigMap {configmap} changed: rolling out with {HASH_ANNOTATION} {new}",

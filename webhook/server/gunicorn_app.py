@@ -13,16 +13,20 @@ Production settings and why:
   up to `graceful_timeout` (below Kubernetes' default 30 s grace period) and exits 0; every
   answered request has its audit line written before the response leaves.
 - `preload_app` off: each worker builds its app after fork (`load`), where the cluster caches
-  start their threads. No thread, connection or lock is created in the master before fork.
-- Hooks: `when_ready` (master) drops the master's own gauge files; `post_fork` gives the worker's TLS holder a fresh lock; `worker_exit` stops the caches
-  and closes the audit file; `child_exit` (master) drops a dead worker's live gauges;
-  `on_exit` removes the metrics directory.
+  start their threads, and accepts connections once they have synced (at most `SYNC_WAIT`).
+  No thread, connection or lock is created in the master before fork.
+- Hooks: `when_ready` (master) drops the master's own gauge files; `post_fork` gives the
+  worker's TLS holder a fresh lock; `worker_exit` stops the caches (joining their threads, so
+  no thread is inside a socket read while the interpreter shuts down) and closes the audit
+  file; `child_exit` (master) drops a dead worker's live gauges; `on_exit` removes the
+  metrics directory.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Any, Final
 
 from flask import Flask
@@ -38,6 +42,8 @@ from webhook.server.tls import ReloadingTLS
 GRACEFUL_TIMEOUT: Final = 25
 WORKER_TIMEOUT: Final = 30
 KEEPALIVE: Final = 30
+SYNC_WAIT: Final = 20.0
+"""How long a new worker waits for its caches before it accepts connections anyway."""
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +64,7 @@ class WebhookServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no
         self._tls = tls
         self._metrics_dir = metrics_dir
         self._runtime: WorkerRuntime | None = None
+        self._worker: Any = None
         super().__init__()
 
     def options(self) -> dict[str, Any]:
@@ -98,7 +105,7 @@ class WebhookServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no
                 self.cfg.set(key, value)
 
     def load(self) -> Flask:
-        """Runs in each worker, after fork."""
+        """Runs in each worker, after fork; returns once the worker's caches are synced."""
         self._runtime = build_worker(
             inputs_factory=self._inputs_factory,
             tls=self._tls,
@@ -106,7 +113,23 @@ class WebhookServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no
             audit_lock=self._metrics_dir.audit_lock,
             audit_skipped=self._settings.log_level == "debug",
         )
+        self._wait_for_sync()
         return self._runtime.app
+
+    def _wait_for_sync(self) -> None:
+        """A worker accepts connections only after this returns: while its caches are still
+        listing, requests go to the workers that are ready (or wait in the listen backlog, so
+        a probe sees "not ready"). After SYNC_WAIT it serves anyway, answering /readyz 503 and
+        reading what the cache lacks directly, so a slow API server cannot keep it down.
+        """
+        assert self._runtime is not None
+        deadline = time.monotonic() + SYNC_WAIT
+        while not self._runtime.inputs.synced() and time.monotonic() < deadline:
+            time.sleep(0.05)
+            if self._worker is not None:
+                self._worker.notify()  # the arbiter restarts a worker silent for `timeout`
+        if not self._runtime.inputs.synced():
+            log.warning("caches not synced after %.0fs: serving, /readyz answers 503 until they are", SYNC_WAIT)
 
     def _when_ready(self, server: Any) -> None:
         # Importing the metrics made zero-valued gauge files for the master, which serves no
@@ -115,6 +138,7 @@ class WebhookServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no
         log.info("reload-safe serving on https://%s", self._settings.bind)
 
     def _post_fork(self, server: Any, worker: Any) -> None:
+        self._worker = worker
         self._tls.after_fork(
             on_loaded=metrics.certificate_loaded,
             on_failed=metrics.certificate_failed,

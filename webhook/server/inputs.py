@@ -19,6 +19,7 @@ from webhook.sources.static import StaticConfigMaps, StaticNamespaceModes
 
 CONFIGMAPS = "configmaps"
 NAMESPACES = "namespaces"
+STOP_TIMEOUT = 2.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,6 +29,9 @@ class Inputs:
     ready: dict[str, Callable[[], bool]]
     """Readiness checks: `configmaps` and `namespaces` caches synced."""
     stop: Callable[[], None] = field(default=lambda: None)
+
+    def synced(self) -> bool:
+        return all(check() for check in self.ready.values())
 
 
 InputsFactory = Callable[[], Inputs]
@@ -108,6 +112,8 @@ def cluster_inputs(*, kubeconfig: str | None, default: Mode, own_namespace: str 
         def stop() -> None:
             configmap_cache.stop()
             namespace_cache.stop()
+            configmap_cache.stop(timeout=STOP_TIMEOUT)
+            namespace_cache.stop(timeout=STOP_TIMEOUT)
 
         return Inputs(
             configmaps=configmaps,

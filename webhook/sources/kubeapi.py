@@ -14,9 +14,11 @@ Clients are made after fork, one per worker: urllib3 pools must not be shared ac
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import random
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
 
@@ -61,6 +63,15 @@ class KubeListWatch:
 
     def __init__(self, *, call: Callable[..., Any]) -> None:
         self._call = call
+        self._lock = threading.Lock()
+        self._streaming: Any = None
+
+    def interrupt(self) -> None:
+        with self._lock:
+            response = self._streaming
+        if response is not None:
+            with contextlib.suppress(Exception):
+                response.shutdown()  # wakes the thread blocked reading the stream
 
     def list(self) -> Listing:
         items: list[Mapping[str, Any]] = []
@@ -97,12 +108,16 @@ class KubeListWatch:
             if error.status == HTTP_GONE:
                 raise WatchExpired(f"resourceVersion {resource_version} expired") from error
             raise
+        with self._lock:
+            self._streaming = response
         try:
             for line in _lines(response):
                 event = json.loads(line)
                 if isinstance(event, Mapping):
                     yield event
         finally:
+            with self._lock:
+                self._streaming = None
             response.close()
             response.release_conn()
 

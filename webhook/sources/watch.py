@@ -59,6 +59,10 @@ class ListWatch(Protocol):
         bookmarks, until the server ends the stream. Raises `WatchExpired` on HTTP 410."""
         ...
 
+    def interrupt(self) -> None:
+        """End a watch in progress now (called from another thread, at shutdown)."""
+        ...
+
 
 class CacheObserver(Protocol):
     """What the cache reports (the server turns it into metrics)."""
@@ -144,8 +148,18 @@ class WatchCache(Generic[V]):
         self._thread = threading.Thread(target=self.run, name=f"watch-{self.name}", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, *, timeout: float = 0.0) -> None:
+        """Stop the loop; with `timeout`, also end a watch in progress and wait for the thread.
+
+        A worker must not exit with this thread still inside a socket read: the interpreter's
+        shutdown could then abort the process.
+        """
         self._stop.set()
+        if timeout <= 0:
+            return
+        self._source.interrupt()
+        if self._thread is not None:
+            self._thread.join(timeout)
 
     @property
     def stopped(self) -> bool:
@@ -162,6 +176,8 @@ class WatchCache(Generic[V]):
                 log.info("%s watch: resourceVersion %s expired; listing again", self.name, self.resource_version)
                 self.resource_version = None
             except Exception as error:
+                if self._stop.is_set():
+                    return  # the stream was interrupted on purpose
                 self._observer.watch_failed(cache=self.name)
                 delay = self._backoff.next_delay()
                 log.warning("%s list/watch failed (%s); retrying in %.1fs", self.name, _describe(error), delay)

@@ -1,0 +1,121 @@
+"""The real Kubernetes client calls of `kubeapi`, against a loopback HTTP server replaying
+recorded API responses: checks the parameters the client accepts and the raw-JSON paths."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from kubernetes import client
+
+from tests.server.fake_api import WATCH_FIXTURES, recorded_events
+from webhook.policy import ABSENT, UNREADABLE, ConfigMapContent
+from webhook.sources.cluster import ClusterConfigMaps, configmap_from_api
+from webhook.sources.kubeapi import KubeGetter, KubeListWatch, core_api
+from webhook.sources.watch import WatchCache, WatchExpired
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # a client (the webhook at shutdown) hanging up mid-response is expected
+
+
+class Replay(BaseHTTPRequestHandler):
+    requests: ClassVar[list[tuple[str, dict[str, list[str]]]]] = []
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        url = urlparse(self.path)
+        query = parse_qs(url.query)
+        Replay.requests.append((url.path, query))
+        if url.path == "/api/v1/configmaps" and query.get("watch") == ["true"]:
+            if query["resourceVersion"] == ["1"]:
+                return self._json(410, {"kind": "Status", "code": 410, "reason": "Expired"})
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for line in (WATCH_FIXTURES / "configmaps-watch.jsonl").read_bytes().splitlines(keepends=True):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+            return None
+        if url.path == "/api/v1/configmaps":
+            return self._json(200, json.loads((WATCH_FIXTURES / "configmaps-list.json").read_text()))
+        if url.path == "/api/v1/namespaces/shop/configmaps/late":
+            return self._json(
+                200, {"kind": "ConfigMap", "metadata": {"name": "late", "namespace": "shop"}, "data": {"k": "v"}}
+            )
+        if url.path == "/api/v1/namespaces/shop/configmaps/slow":
+            time.sleep(3)
+            return self._json(200, {"kind": "ConfigMap", "metadata": {"name": "slow"}})
+        return self._json(404, {"kind": "Status", "code": 404, "reason": "NotFound"})
+
+    def _json(self, status: int, body: object) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@pytest.fixture
+def api() -> Iterator[client.CoreV1Api]:
+    server = _QuietServer(("127.0.0.1", 0), Replay)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    configuration = client.Configuration(host=f"http://127.0.0.1:{server.server_address[1]}")
+    Replay.requests.clear()
+    yield core_api(configuration, retries=False)
+    server.shutdown()
+    server.server_close()
+
+
+def test_list_and_watch_through_the_real_client(api: client.CoreV1Api) -> None:
+    source = KubeListWatch(call=api.list_config_map_for_all_namespaces)
+    listing = source.list()
+    assert listing.resource_version == "1000"
+    assert len(listing.items) == 5
+    assert list(source.watch(resource_version="1000")) == recorded_events("configmaps-watch.jsonl")
+    _path, query = Replay.requests[-1]
+    assert query["allowWatchBookmarks"] == ["true"]
+    assert query["resourceVersion"] == ["1000"]
+    assert int(query["timeoutSeconds"][0]) >= 300
+    with pytest.raises(WatchExpired):
+        list(source.watch(resource_version="1"))
+
+
+def test_cache_over_the_real_client(api: client.CoreV1Api) -> None:
+    cache: WatchCache[ConfigMapContent] = WatchCache(
+        name="configmaps", source=KubeListWatch(call=api.list_config_map_for_all_namespaces), convert=configmap_from_api
+    )
+    cache.start()
+    assert cache.wait_synced(5)
+    deadline = time.monotonic() + 5
+    while cache.get(("shop", "new-config")) is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    cache.stop()
+    assert cache.get(("shop", "new-config")) == ConfigMapContent(name="new-config", data={"feature": "on"})
+
+
+def test_direct_reads_through_the_real_client(api: client.CoreV1Api) -> None:
+    reader = ClusterConfigMaps(
+        cache=WatchCache(
+            name="empty", source=KubeListWatch(call=api.list_config_map_for_all_namespaces), convert=configmap_from_api
+        ),
+        getter=KubeGetter(call=api.read_namespaced_config_map, namespaced=True),
+    )
+    assert reader.get(namespace="shop", name="late") == ConfigMapContent(name="late", data={"k": "v"})
+    assert reader.get(namespace="shop", name="missing") is ABSENT
+    started = time.monotonic()
+    assert reader.get(namespace="shop", name="slow") is UNREADABLE
+    assert time.monotonic() - started < 2.0  # ~1 s timeout, no retries
