@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 Key = tuple[str, str]
 """(namespace, name); namespace is "" for cluster-scoped objects."""
 V = TypeVar("V")
+V_contra = TypeVar("V_contra", contravariant=True)
 
 HTTP_GONE: Final = 410
 
@@ -107,6 +108,12 @@ class Backoff:
         self._attempt = 0
 
 
+class Listener(Protocol[V_contra]):
+    """Told of every change to a cache's store, from the cache's thread (keep it quick)."""
+
+    def __call__(self, event: str, key: Key, value: V_contra | None) -> None: ...
+
+
 class WatchCache(Generic[V]):
     """Objects of one resource, by (namespace, name), kept current by list+watch."""
 
@@ -118,8 +125,10 @@ class WatchCache(Generic[V]):
         convert: Callable[[Mapping[str, Any]], V],
         observer: CacheObserver | None = None,
         backoff: Backoff | None = None,
+        listener: Listener[V] | None = None,
     ) -> None:
         self.name = name
+        self._listener = listener
         self._source = source
         self._convert = convert
         self._observer = observer or NoObserver()
@@ -191,8 +200,10 @@ class WatchCache(Generic[V]):
             value = self._converted(obj, key)
             if key is not None and value is not None:
                 items[key] = value
-        self._items = items
+        previous, self._items = self._items, items
         self.resource_version = listing.resource_version
+        if self._listener is not None:
+            self._announce_relist(previous, items)
         self._backoff.reset()
         self._observer.relisted(cache=self.name)
         self._observer.size(cache=self.name, objects=len(items))
@@ -229,15 +240,39 @@ class WatchCache(Generic[V]):
         if kind in ("ADDED", "MODIFIED") and key is not None:
             value = self._converted(obj, key)
             if value is None:
-                self._items.pop(key, None)
+                self._forget(key)
             else:
                 self._items[key] = value
+                self._announce(str(kind), key, value)
             self._observer.size(cache=self.name, objects=len(self._items))
         elif kind == "DELETED" and key is not None:
-            self._items.pop(key, None)
+            self._forget(key)
             self._observer.size(cache=self.name, objects=len(self._items))
         if version:
             self.resource_version = version
+
+    def _forget(self, key: Key) -> None:
+        if self._items.pop(key, None) is not None:
+            self._announce("DELETED", key, None)
+
+    def _announce(self, event: str, key: Key, value: V | None) -> None:
+        if self._listener is None:
+            return
+        try:
+            self._listener(event, key, value)
+        except Exception:
+            log.exception("%s listener failed on %s %s", self.name, event, key)
+
+    def _announce_relist(self, previous: Mapping[Key, V], current: Mapping[Key, V]) -> None:
+        """A relist replaces the store whole: tell the listener what changed, as a watch would."""
+        for key, value in current.items():
+            old = previous.get(key)
+            if old is None:
+                self._announce("ADDED", key, value)
+            elif old != value:
+                self._announce("MODIFIED", key, value)
+        for key in previous.keys() - current.keys():
+            self._announce("DELETED", key, None)
 
     def _converted(self, obj: Mapping[str, Any], key: Key | None) -> V | None:
         """The stored value; an object that cannot be converted is left out, never fatal
