@@ -53,8 +53,9 @@ class KubePatcher:
 class KubeRecorder:
     """Kubernetes Events (core/v1) on the rolled workload."""
 
-    def __init__(self, api_client: client.ApiClient) -> None:
+    def __init__(self, api_client: client.ApiClient, *, instance: str) -> None:
         self._core = client.CoreV1Api(api_client)
+        self._instance = instance
 
     def config_changed(self, consumer: Consumer, *, configmap: str, old: str | None, new: str) -> None:
         key = consumer.key
@@ -71,9 +72,9 @@ class KubeRecorder:
             reason="ConfigChanged",
             message=f"ConfigMap {configmap} changed: rolling out with {HASH_ANNOTATION} {new}",
             type="Normal",
-            source=client.V1EventSource(component=COMPONENT),
+            source=client.V1EventSource(component=COMPONENT, host=self._instance),
             reporting_component=COMPONENT,
-            reporting_instance=COMPONENT,
+            reporting_instance=self._instance,
             first_timestamp=now,
             last_timestamp=now,
             count=1,

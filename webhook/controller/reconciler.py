@@ -12,13 +12,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
-from webhook.controller.consumers import Consumer, ConsumerIndex, WorkloadKey, consumer_of
+from webhook.controller.consumers import Consumer, ConsumerIndex, WorkloadKey
 from webhook.controller.debounce import Debouncer
 from webhook.controller.decide import desired_hash
 from webhook.controller.ratelimit import TokenBucket
-from webhook.manifests.configmaps import ConfigMapError, configmap_content
 from webhook.policy import ABSENT, ConfigMapContent, ConfigMapState
 
 log = logging.getLogger(__name__)
@@ -91,35 +90,23 @@ class Reconciler:
 
     # -------------------------------------------------------------- events in
 
-    def configmap_event(self, event: str, obj: Mapping[str, Any]) -> None:
-        """ADDED / MODIFIED / DELETED of a ConfigMap: update the store, queue its consumers."""
-        try:
-            namespace, content = configmap_content(obj)
-        except ConfigMapError as error:
-            log.warning("ignoring unreadable ConfigMap: %s", error)
-            return
-        if namespace is None:
-            return
-        key = (namespace, content.name)
+    def configmap_changed(self, namespace: str, name: str, content: ConfigMapContent | None) -> None:
+        """A ConfigMap was added, modified (`content`) or deleted (None): queue its consumers."""
+        key = (namespace, name)
         previous = self._configmaps.get(key)
-        if event == "DELETED":
+        if content is None:
             self._configmaps.pop(key, None)
         else:
             self._configmaps[key] = content
-        if previous != self._configmaps.get(key) and self._index.consumers_of(
-            namespace=namespace, configmap=content.name
-        ):
+        if previous != content and self._index.consumers_of(namespace=namespace, configmap=name):
             self._debouncer.add(key)
             self._counters.queue_depth(len(self._debouncer))
 
-    def workload_event(self, event: str, obj: Mapping[str, Any]) -> None:
-        """A rolled workload changed: keep the index; remember a baseline for unhashed ones."""
-        consumer = consumer_of(obj) if event != "DELETED" else None
-        key = _key_of(obj)
+    def workload_changed(self, key: WorkloadKey, consumer: Consumer | None) -> None:
+        """An opted-in workload changed (`consumer`), or left (None: deleted or opted out)."""
         if consumer is None:
-            if key is not None:
-                self._index.remove(key)
-                self._baselines.pop(key, None)
+            self._index.remove(key)
+            self._baselines.pop(key, None)
             return
         self._index.upsert(consumer)
         if consumer.stored_hash is None and consumer.key not in self._baselines:
@@ -207,14 +194,3 @@ def _with_hash(consumer: Consumer, value: str) -> Consumer:
         stored_hash=value,
         template_path=consumer.template_path,
     )
-
-
-def _key_of(obj: Mapping[str, Any]) -> WorkloadKey | None:
-    metadata = obj.get("metadata")
-    kind = obj.get("kind")
-    if not isinstance(metadata, Mapping) or not isinstance(kind, str):
-        return None
-    name, namespace = metadata.get("name"), metadata.get("namespace")
-    if isinstance(name, str) and isinstance(namespace, str):
-        return WorkloadKey(kind=kind, namespace=namespace, name=name)
-    return None

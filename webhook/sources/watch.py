@@ -111,7 +111,7 @@ class Backoff:
 class Listener(Protocol[V_contra]):
     """Told of every change to a cache's store, from the cache's thread (keep it quick)."""
 
-    def __call__(self, event: str, key: Key, value: V_contra | None) -> None: ...
+    def __call__(self, event: str, key: Key, value: V_contra | None, /) -> None: ...
 
 
 class WatchCache(Generic[V]):

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.unit.policy.builders import SEED_HASH, container, env_from, env_ref, pod_spec, workload
-from webhook.controller.consumers import Consumer, consumer_of
+from webhook.controller.consumers import Consumer, WorkloadKey, consumer_of
 from webhook.controller.debounce import Debouncer
 from webhook.controller.decide import desired_hash
 from webhook.controller.ratelimit import TokenBucket
@@ -61,8 +61,19 @@ def make(*, fail: bool = False, rate: float = 1000.0) -> tuple[Reconciler, FakeP
     return reconciler, patcher, recorder, clock, stats
 
 
-def cm(data: dict[str, str], name: str = "env-config", namespace: str = "ns") -> dict[str, Any]:
-    return {"kind": "ConfigMap", "metadata": {"name": name, "namespace": namespace}, "data": data}
+def cm(data: dict[str, str], name: str = "env-config") -> ConfigMapContent:
+    return ConfigMapContent(name=name, data=data)
+
+
+def configmap_event(reconciler: Reconciler, event: str, content: ConfigMapContent) -> None:
+    """What the ConfigMap watch tells the reconciler (namespace "ns")."""
+    reconciler.configmap_changed("ns", content.name, None if event == "DELETED" else content)
+
+
+def workload_event(reconciler: Reconciler, event: str, obj: dict[str, Any]) -> None:
+    """What a workload watch tells the reconciler: the consumer record, or None when gone."""
+    key = WorkloadKey(kind=obj["kind"], namespace=obj["metadata"]["namespace"], name=obj["metadata"]["name"])
+    reconciler.workload_changed(key, None if event == "DELETED" else consumer_of(obj))
 
 
 def deployment(
@@ -87,10 +98,10 @@ def run_due(reconciler: Reconciler, clock: Clock) -> int:
 
 def test_edit_rolls_the_opted_in_consumer_once_with_the_webhook_hash() -> None:
     reconciler, patcher, recorder, clock, stats = make()
-    reconciler.configmap_event("ADDED", cm({"log_level": "INFO"}))
-    reconciler.workload_event("ADDED", deployment())
+    configmap_event(reconciler, "ADDED", cm({"log_level": "INFO"}))
+    workload_event(reconciler, "ADDED", deployment())
     assert reconciler.resync() == 0
-    reconciler.configmap_event("MODIFIED", cm({"log_level": "DEBUG"}))
+    configmap_event(reconciler, "MODIFIED", cm({"log_level": "DEBUG"}))
     assert run_due(reconciler, clock) == 1
     ((key, value),) = patcher.patches
     assert key == "Deployment ns/web"
@@ -101,9 +112,9 @@ def test_edit_rolls_the_opted_in_consumer_once_with_the_webhook_hash() -> None:
 
 def test_not_opted_in_is_untouched() -> None:
     reconciler, patcher, _, clock, _ = make()
-    reconciler.configmap_event("ADDED", cm({"log_level": "INFO"}))
-    reconciler.workload_event("ADDED", deployment(opted_in=False))
-    reconciler.configmap_event("MODIFIED", cm({"log_level": "DEBUG"}))
+    configmap_event(reconciler, "ADDED", cm({"log_level": "INFO"}))
+    workload_event(reconciler, "ADDED", deployment(opted_in=False))
+    configmap_event(reconciler, "MODIFIED", cm({"log_level": "DEBUG"}))
     assert run_due(reconciler, clock) == 0
     assert patcher.patches == []
 
@@ -111,10 +122,10 @@ def test_not_opted_in_is_untouched() -> None:
 def test_an_unconsumed_key_changes_nothing() -> None:
     reconciler, patcher, _, clock, stats = make()
     spec = pod_spec(container(env=[env_ref("env-config", "log_level")]))
-    reconciler.configmap_event("ADDED", cm({"log_level": "INFO", "other": "1"}))
+    configmap_event(reconciler, "ADDED", cm({"log_level": "INFO", "other": "1"}))
     obj = deployment(spec=spec, stored=None)
-    reconciler.workload_event("ADDED", obj)
-    reconciler.configmap_event("MODIFIED", cm({"log_level": "INFO", "other": "2"}))
+    workload_event(reconciler, "ADDED", obj)
+    configmap_event(reconciler, "MODIFIED", cm({"log_level": "INFO", "other": "2"}))
     assert run_due(reconciler, clock) == 0
     assert patcher.patches == []
     assert stats.unchanged_count == 1
@@ -122,10 +133,10 @@ def test_an_unconsumed_key_changes_nothing() -> None:
 
 def test_twenty_quick_edits_within_the_window_are_one_rollout() -> None:
     reconciler, patcher, _, clock, _ = make()
-    reconciler.configmap_event("ADDED", cm({"log_level": "INFO"}))
-    reconciler.workload_event("ADDED", deployment())
+    configmap_event(reconciler, "ADDED", cm({"log_level": "INFO"}))
+    workload_event(reconciler, "ADDED", deployment())
     for index in range(20):
-        reconciler.configmap_event("MODIFIED", cm({"log_level": f"v{index}"}))
+        configmap_event(reconciler, "MODIFIED", cm({"log_level": f"v{index}"}))
         clock.now += 0.05
         assert reconciler.process_due(timeout=0) == 0
     assert run_due(reconciler, clock) == 1
@@ -135,14 +146,14 @@ def test_twenty_quick_edits_within_the_window_are_one_rollout() -> None:
 def test_webhook_already_wrote_the_hash_so_no_second_rollout() -> None:
     """ConfigMap and Deployment applied together: the webhook hashes the new content first."""
     reconciler, patcher, _, clock, stats = make()
-    reconciler.configmap_event("ADDED", cm({"log_level": "INFO"}))
-    reconciler.workload_event("ADDED", deployment())
-    reconciler.configmap_event("MODIFIED", cm({"log_level": "DEBUG"}))
+    configmap_event(reconciler, "ADDED", cm({"log_level": "INFO"}))
+    workload_event(reconciler, "ADDED", deployment())
+    configmap_event(reconciler, "MODIFIED", cm({"log_level": "DEBUG"}))
     consumer = consumer_of(deployment(stored=None))
     assert consumer is not None
     new_hash = desired_hash(consumer, {"env-config": ConfigMapContent(name="env-config", data={"log_level": "DEBUG"})})
     assert new_hash is not None
-    reconciler.workload_event("MODIFIED", deployment(stored=new_hash))
+    workload_event(reconciler, "MODIFIED", deployment(stored=new_hash))
     assert run_due(reconciler, clock) == 0
     assert patcher.patches == []
     assert stats.unchanged_count == 1
@@ -150,19 +161,19 @@ def test_webhook_already_wrote_the_hash_so_no_second_rollout() -> None:
 
 def test_restart_with_no_change_patches_nothing() -> None:
     reconciler, patcher, _, _, _ = make()
-    reconciler.configmap_event("ADDED", cm({"log_level": "INFO"}))
+    configmap_event(reconciler, "ADDED", cm({"log_level": "INFO"}))
     for index in range(50):
-        reconciler.workload_event("ADDED", deployment(name=f"web-{index}"))
+        workload_event(reconciler, "ADDED", deployment(name=f"web-{index}"))
     assert reconciler.resync() == 0
     assert patcher.patches == []
 
 
 def test_restart_after_a_change_while_down_patches_only_the_changed() -> None:
     reconciler, patcher, _, _, _ = make()
-    reconciler.configmap_event("ADDED", cm({"log_level": "DEBUG"}))
-    reconciler.configmap_event("ADDED", cm({"x": "1"}, name="other"))
-    reconciler.workload_event("ADDED", deployment(name="stale"))
-    reconciler.workload_event("ADDED", deployment(name="unhashed", stored=None))
+    configmap_event(reconciler, "ADDED", cm({"log_level": "DEBUG"}))
+    configmap_event(reconciler, "ADDED", cm({"x": "1"}, name="other"))
+    workload_event(reconciler, "ADDED", deployment(name="stale"))
+    workload_event(reconciler, "ADDED", deployment(name="unhashed", stored=None))
     assert reconciler.resync() == 1
     assert [key for key, _ in patcher.patches] == ["Deployment ns/stale"]
 
@@ -170,30 +181,30 @@ def test_restart_after_a_change_while_down_patches_only_the_changed() -> None:
 @pytest.mark.parametrize("event", ["DELETED", "ADDED"])
 def test_deleting_and_recreating_a_configmap(event: str) -> None:
     reconciler, patcher, _, clock, _ = make()
-    reconciler.configmap_event("ADDED", cm({"log_level": "INFO"}))
-    reconciler.workload_event("ADDED", deployment())
-    reconciler.configmap_event("DELETED", cm({"log_level": "INFO"}))
+    configmap_event(reconciler, "ADDED", cm({"log_level": "INFO"}))
+    workload_event(reconciler, "ADDED", deployment())
+    configmap_event(reconciler, "DELETED", cm({"log_level": "INFO"}))
     assert run_due(reconciler, clock) == 1
     if event == "ADDED":
-        reconciler.configmap_event("ADDED", cm({"log_level": "INFO"}))
+        configmap_event(reconciler, "ADDED", cm({"log_level": "INFO"}))
         assert run_due(reconciler, clock) == 1
         assert patcher.patches[-1][1] == SEED_HASH
 
 
 def test_unhashed_workload_rolls_on_the_first_real_change() -> None:
     reconciler, _patcher, _, clock, _ = make()
-    reconciler.configmap_event("ADDED", cm({"log_level": "INFO"}))
-    reconciler.workload_event("ADDED", deployment(stored=None))
+    configmap_event(reconciler, "ADDED", cm({"log_level": "INFO"}))
+    workload_event(reconciler, "ADDED", deployment(stored=None))
     assert reconciler.resync() == 0
-    reconciler.configmap_event("MODIFIED", cm({"log_level": "DEBUG"}))
+    configmap_event(reconciler, "MODIFIED", cm({"log_level": "DEBUG"}))
     assert run_due(reconciler, clock) == 1
 
 
 def test_patch_errors_are_counted_and_do_not_stop_the_loop() -> None:
     reconciler, _patcher, recorder, clock, stats = make(fail=True)
-    reconciler.configmap_event("ADDED", cm({"log_level": "INFO"}))
-    reconciler.workload_event("ADDED", deployment())
-    reconciler.configmap_event("MODIFIED", cm({"log_level": "DEBUG"}))
+    configmap_event(reconciler, "ADDED", cm({"log_level": "INFO"}))
+    workload_event(reconciler, "ADDED", deployment())
+    configmap_event(reconciler, "MODIFIED", cm({"log_level": "DEBUG"}))
     assert run_due(reconciler, clock) == 0
     assert stats.errors == 1
     assert recorder.events == []
@@ -201,10 +212,10 @@ def test_patch_errors_are_counted_and_do_not_stop_the_loop() -> None:
 
 def test_rate_limit_spreads_patches_over_time() -> None:
     reconciler, _patcher, _, clock, _ = make(rate=10.0)
-    reconciler.configmap_event("ADDED", cm({"log_level": "INFO"}))
+    configmap_event(reconciler, "ADDED", cm({"log_level": "INFO"}))
     for index in range(30):
-        reconciler.workload_event("ADDED", deployment(name=f"w{index:02d}"))
-    reconciler.configmap_event("MODIFIED", cm({"log_level": "DEBUG"}))
+        workload_event(reconciler, "ADDED", deployment(name=f"w{index:02d}"))
+    configmap_event(reconciler, "MODIFIED", cm({"log_level": "DEBUG"}))
     start = clock.now + WINDOW + 0.01
     assert run_due(reconciler, clock) == 30
     assert clock.now - start == pytest.approx(2.9, abs=0.05)
@@ -213,7 +224,7 @@ def test_rate_limit_spreads_patches_over_time() -> None:
 def test_deleted_workload_leaves_the_index() -> None:
     reconciler, _, _, _, _ = make()
     obj = deployment()
-    reconciler.workload_event("ADDED", obj)
+    workload_event(reconciler, "ADDED", obj)
     assert len(reconciler.index) == 1
-    reconciler.workload_event("DELETED", copy.deepcopy(obj))
+    workload_event(reconciler, "DELETED", copy.deepcopy(obj))
     assert len(reconciler.index) == 0

@@ -1,0 +1,82 @@
+"""A real `reload-safe controller` process against the loopback control plane."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from tests.envtest import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+LEASE_NAMESPACE = "reload-safe"
+
+
+class ControllerProcess:
+    def __init__(self, *, kubeconfig: Path, work_dir: Path, identity: str, debounce: float = 1.0) -> None:
+        self.kubeconfig = kubeconfig
+        self.identity = identity
+        self.debounce = debounce
+        self.metrics_port = free_port()
+        self.log_file = work_dir / f"controller-{identity}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ControllerProcess:
+        argv = [
+            sys.executable, "-m", "webhook", "controller",
+            "--kubeconfig", str(self.kubeconfig),
+            "--leader-election-namespace", LEASE_NAMESPACE,
+            "--identity", self.identity,
+            "--lease-duration", "4", "--renew-deadline", "3", "--retry-period", "1",
+            "--debounce", str(self.debounce),
+            "--metrics-port", str(self.metrics_port),
+            "--log-level", "debug",
+        ]  # fmt: skip
+        log = self.log_file.open("ab")
+        self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO)
+        return self
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:
+            return str(response.read().decode())
+
+    def metric(self, name: str) -> float:
+        """Sum of a metric's samples (0 when absent)."""
+        total = 0.0
+        for line in self.metrics().splitlines():
+            if line.startswith(name) and not line.startswith("#"):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+    def wait_leading(self, *, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if self.metric("reload_safe_controller_leader") == 1 and "caches synced" in self.log():
+                    return
+            except OSError:
+                pass
+            self._check_alive()
+            time.sleep(0.2)
+        raise AssertionError(f"{self.identity} never led:\n{self.log()[-3000:]}")
+
+    def _check_alive(self) -> None:
+        if self.process is not None and self.process.poll() is not None:
+            raise AssertionError(f"{self.identity} exited {self.process.returncode}:\n{self.log()[-3000:]}")
+
+    def log(self) -> str:
+        return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
+
+    def stop(self, *, kill: bool = False) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=5)
