@@ -128,6 +128,7 @@ def test_controller_rbac(render: Render) -> None:
     }
     assert cluster == {
         ("", "configmaps"): {"get", "list", "watch"},
+        ("", "namespaces"): {"get", "list", "watch"},
         ("apps", "deployments"): {"get", "list", "watch", "patch"},
         ("apps", "statefulsets"): {"get", "list", "watch", "patch"},
         ("apps", "daemonsets"): {"get", "list", "watch", "patch"},
