@@ -209,14 +209,19 @@ def deployment(rng: random.Random, *, name: str, namespace: str | None, pool_siz
 
 def _pad(rng: random.Random, obj: Obj, *, size: int) -> None:
     """Grow `obj` towards `size` bytes of JSON the way real objects are big: the last-applied
-    annotation, managed fields, then more plain environment variables."""
+    annotation, managed fields, then more plain environment variables. A small target keeps
+    the object lean (the smallest bodies skip the bookkeeping, as a bare `kubectl create` does)."""
     metadata = obj["metadata"]
-    if rng.random() < 0.5:
+    current = len(json.dumps(obj))
+    if current * 2 <= size and rng.random() < 0.5:
         last_applied = {k: v for k, v in obj.items() if k != "metadata"}
         metadata["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] = json.dumps(last_applied)
-    metadata["managedFields"] = _managed_fields(rng, obj["spec"])
+        current = len(json.dumps(obj))
+    managed = _managed_fields(rng, obj["spec"])
+    if current + len(json.dumps(managed)) <= size:
+        metadata["managedFields"] = managed
+        current = len(json.dumps(obj))
     containers = obj["spec"]["template"]["spec"]["containers"]
-    current = len(json.dumps(obj))
     while current < size:
         entry = {"name": f"{_word(rng, 10).upper()}", "value": _word(rng, rng.randint(20, 120))}
         rng.choice(containers)["env"].append(entry)

@@ -4,15 +4,15 @@ and Validating WebhookConfigurations that `helm template` renders from the chart
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
 import signal
+import socket
 import ssl
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -37,14 +37,28 @@ class WebhookServer:
         work_dir: Path,
         default_policy: str = "warn",
         extra_args: tuple[str, ...] = (),
+        port: int | None = None,
+        cert_file: Path | None = None,
+        key_file: Path | None = None,
+        ca_file: Path | None = None,
+        own_namespace: str = RELEASE_NAMESPACE,
+        tls_name: str = "127.0.0.1",
     ) -> None:
+        """Development certificates for 127.0.0.1 unless a certificate is given."""
         self.kubeconfig = kubeconfig
         self.work_dir = work_dir
-        self.port = free_port()
-        self.certs = ensure_dev_certificates(work_dir / "certs")
+        self.port = port or free_port()
+        if cert_file and key_file and ca_file:
+            self.cert_file, self.key_file, self.ca_file = cert_file, key_file, ca_file
+        else:
+            dev = ensure_dev_certificates(work_dir / "certs")
+            self.cert_file, self.key_file, self.ca_file = dev.cert_file, dev.key_file, dev.ca_file
         self.audit_file = work_dir / "audit.jsonl"
         self.log_file = work_dir / "serve.log"
         self.default_policy = default_policy
+        self.own_namespace = own_namespace
+        self.tls_name = tls_name
+        """The name the client verifies the serving certificate for (SNI and hostname check)."""
         self.extra_args = extra_args
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -54,7 +68,7 @@ class WebhookServer:
 
     @property
     def ca_bundle(self) -> str:
-        return base64.b64encode(self.certs.ca_file.read_bytes()).decode()
+        return base64.b64encode(self.ca_file.read_bytes()).decode()
 
     def start(self, *, timeout: float = 60.0) -> WebhookServer:
         argv = [
@@ -65,9 +79,9 @@ class WebhookServer:
             "--port",
             str(self.port),
             "--cert-file",
-            str(self.certs.cert_file),
+            str(self.cert_file),
             "--key-file",
-            str(self.certs.key_file),
+            str(self.key_file),
             "--source",
             "cluster",
             "--kubeconfig",
@@ -75,7 +89,7 @@ class WebhookServer:
             "--default-policy",
             self.default_policy,
             "--own-namespace",
-            RELEASE_NAMESPACE,
+            self.own_namespace,
             "--audit-file",
             str(self.audit_file),
             *self.extra_args,
@@ -85,15 +99,16 @@ class WebhookServer:
         self.wait_ready(timeout=timeout)
         return self
 
-    def _context(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=str(self.certs.ca_file))
-
     def get(self, path: str) -> tuple[int, str]:
+        """GET over TLS, verifying the certificate against the CA for `tls_name`."""
+        context = ssl.create_default_context(cafile=str(self.ca_file))
+        connection = _NamedHTTPSConnection("127.0.0.1", self.port, tls_name=self.tls_name, context=context, timeout=5)
         try:
-            with urllib.request.urlopen(self.url + path, context=self._context(), timeout=5) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read().decode()
+            connection.request("GET", path)
+            response = connection.getresponse()
+            return response.status, response.read().decode()
+        finally:
+            connection.close()
 
     def wait_ready(self, *, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -130,6 +145,20 @@ class WebhookServer:
         if not self.audit_file.exists():
             return []
         return [json.loads(line) for line in self.audit_file.read_text().splitlines() if line.strip()]
+
+
+class _NamedHTTPSConnection(http.client.HTTPSConnection):
+    """Connects to an address but verifies the certificate for another name, as the API
+    server does when it calls a webhook Service."""
+
+    def __init__(self, host: str, port: int, *, tls_name: str, context: ssl.SSLContext, timeout: float) -> None:
+        super().__init__(host, port, context=context, timeout=timeout)
+        self._tls_name = tls_name
+        self._tls_context = context
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self.host, self.port), self.timeout)
+        self.sock = self._tls_context.wrap_socket(sock, server_hostname=self._tls_name)
 
 
 def render_webhook_configurations(
