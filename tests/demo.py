@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 from kubernetes import client
 
+from tests.e2e.controller_process import LEASE_NAMESPACE, ControllerProcess
 from tests.e2e.kube import Answer, Kube
 from tests.e2e.webhook_process import WebhookServer, register, render_webhook_configurations
 from tests.envtest import ControlPlane
@@ -119,6 +120,8 @@ def main() -> int:
             n.title("start `reload-safe serve` and register it with the chart's webhook configurations")
             server = WebhookServer(kubeconfig=cp.kubeconfig_path, work_dir=work)
             server.start()
+            core.create_namespace({"metadata": {"name": LEASE_NAMESPACE}})
+            controller = ControllerProcess(kubeconfig=cp.kubeconfig_path, work_dir=work, identity="demo", debounce=2.0)
             try:
                 configurations = render_webhook_configurations(
                     helm=cp.binary("helm"), url=server.url, ca_bundle=server.ca_bundle
@@ -126,7 +129,9 @@ def main() -> int:
                 register(kube.api, configurations)
                 n.show("webhook", server.url)
                 n.show("registered", ", ".join(f"{c['kind']}/{c['metadata']['name']}" for c in configurations))
-                time.sleep(2)
+                n.title("start the rollout controller (`reload-safe controller`, leader election through a Lease)")
+                controller.start().wait_leading()
+                n.show("leading", controller.identity)
                 run_experiment(n, kube, core)
                 n.title("the webhook's audit log (one JSON line per decision; values never logged)")
                 for record in server.audit_records()[-4:]:
@@ -137,6 +142,7 @@ def main() -> int:
                         )
                     )
             finally:
+                controller.stop()
                 server.stop()
         n.title("everything stopped")
     return 0
@@ -179,19 +185,27 @@ def run_experiment(n: Narrator, kube: Kube, core: client.CoreV1Api) -> None:
     n.show("generation", before["metadata"]["generation"])
     n.show("config hash", template_hash(before))
 
-    n.title("`kubectl edit configmap env-config`: log_level INFO → DEBUG, then re-apply the Deployment")
+    n.title("`kubectl edit configmap env-config`: log_level INFO → DEBUG — and nothing else")
     edited = {**SEED_CONFIGMAP, "data": {"log_level": "DEBUG"}}
     n.sent(f"kubectl apply -n {ns} -f configmap.yaml", {"data": edited["data"]})
     n.answered(kube.apply(edited, namespace=ns))
-    time.sleep(1)
-    n.sent(f"kubectl apply -n {ns} -f deployment-2.yaml   (unchanged manifest)")
-    after = kube.apply(declared, namespace=ns)
-    n.answered(after)
-    n.show("generation", f"{before['metadata']['generation']} → {after.body['metadata']['generation']}")
-    n.show("config hash", f"{template_hash(before)} → {template_hash(after.body)}")
-    n.say("The pod template changed, so the Deployment controller rolls out pods with the new configuration.")
+    n.say(
+        "In the article this is where the pods silently keep log_level=INFO. Here the rollout controller"
+        " sees that content the Deployment consumes changed, waits out its debounce window, and writes the"
+        " new hash into the pod template: the Deployment rolls on its own."
+    )
+    after = _wait_for_rollout(kube, ns, "my-nginx-2", before)
+    n.show("generation", f"{before['metadata']['generation']} → {after['metadata']['generation']}")
+    n.show("config hash", f"{template_hash(before)} → {template_hash(after)}")
+    for event in core.list_namespaced_event(ns).items:
+        if event.reason == "ConfigChanged":
+            n.show(f"Event {event.reason} on {event.involved_object.kind}/{event.involved_object.name}", event.message)
+
+    n.title("re-apply the unchanged Deployment manifest: the webhook computes the same hash, nothing rolls")
+    n.sent(f"kubectl apply -n {ns} -f deployment-2.yaml")
     again = kube.apply(declared, namespace=ns)
-    n.show("re-applied again with nothing changed: generation", again.body["metadata"]["generation"])
+    n.answered(again)
+    n.show("generation", again.body["metadata"]["generation"])
 
     n.title("the subPath case: a file mounted with subPath is never refreshed either")
     n.sent(
@@ -199,6 +213,15 @@ def run_experiment(n: Narrator, kube: Kube, core: client.CoreV1Api) -> None:
         {"spec": {"template": {"spec": subpath_deployment()["spec"]["template"]["spec"]}}},
     )
     n.answered(kube.apply(subpath_deployment(), namespace=ns))
+
+
+def _wait_for_rollout(kube: Kube, ns: str, name: str, before: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        body = kube.get("Deployment", name, namespace=ns).body
+        if template_hash(body) != template_hash(before) or time.monotonic() > deadline:
+            return body
+        time.sleep(0.5)
 
 
 if __name__ == "__main__":

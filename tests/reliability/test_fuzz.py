@@ -91,7 +91,7 @@ class Contract:
         if operation is None:  # unknown path or method: 404 / 405, JSON errors
             if status not in (404, 405, 400, 414, 417, 431):
                 return f"unexpected {status} for {method} {path}"
-            media = "application/json" if status in (404, 405, 400) else "text/plain"
+            media = "application/json" if status in (404, 405, 400) else "text/html"
             schema_ref = "#/components/schemas/Error" if media == "application/json" else None
         else:
             described = operation["responses"].get(str(status))
@@ -101,7 +101,7 @@ class Contract:
             media = next(iter(content))
             schema = content[media]["schema"]
             schema_ref = schema.get("$ref")
-            if schema_ref is None and media != "text/plain":
+            if schema_ref is None and media not in ("text/plain", "text/html"):
                 return None
         if not content_type.startswith(media):
             return f"content type {content_type!r}, described {media!r}"
@@ -344,7 +344,7 @@ def unicode_edges(draw: st.DrawFn) -> Case:
 
 METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "TRACE", "PROPFIND", "FOO"]
 PATHS = ["/mutate", "/validate", "/healthz", "/readyz", "/metrics", "/", "/mutate/", "/validate?x=1",
-         "/%00", "/../etc/passwd", "/mutate%2F..", "/" + "a" * 3000, "/é", "//validate"]  # fmt: skip
+         "/%00", "/../etc/passwd", "/mutate%2F..", "/" + "a" * 3000, "/%C3%A9", "//validate", "/validate#frag"]  # fmt: skip
 CONTENT_TYPES = ["application/json", "application/json; charset=utf-8", "APPLICATION/JSON", "text/plain",
                  "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/json;;;",
                  "application/jsonx", "", "application/merge-patch+json"]  # fmt: skip
