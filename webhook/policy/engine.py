@@ -8,7 +8,7 @@ can never change a verdict.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from webhook.policy import messages
@@ -61,7 +61,7 @@ class Decision:
     """For the mutating response, when the hash could not be computed."""
     denial_message: str | None = None
     config_hash: str | None = None
-    patch: JSONPatch | None = field(default=None)
+    patch: JSONPatch | None = None
 
     @property
     def allowed(self) -> bool:
@@ -115,12 +115,13 @@ def evaluate(
     ):
         patch = hash_patch(obj, template_path=workload.template_path, value=digest)
 
+    judged_on_update = operation is Operation.UPDATE and mode is Mode.ENFORCE and not owned
     verdict, denied, warnings = _verdict(
         findings.violations,
         mode=mode,
         owned=owned,
-        existing=_existing_identities(old_obj, workload.kind, configmaps) if operation is Operation.UPDATE else set(),
-        uncertain={id(v) for v in findings.uncertain},
+        existing=_existing_identities(old_obj, workload.kind, configmaps) if judged_on_update else set(),
+        uncertain={v.identity for v in findings.uncertain},
     )
     speaks = not owned and mode in (Mode.ENFORCE, Mode.WARN)
     return Decision(
@@ -236,7 +237,7 @@ def _verdict(
     mode: Mode,
     owned: bool,
     existing: set[tuple[str | None, ...]],
-    uncertain: set[int],
+    uncertain: set[tuple[str | None, ...]],
 ) -> tuple[Verdict, tuple[Violation, ...], tuple[str, ...]]:
     """Verdict, the violations that deny, and the warnings to return."""
     violations = tuple(violations)
@@ -244,6 +245,6 @@ def _verdict(
         return Verdict.ALLOWED, (), ()
     if mode is Mode.WARN:
         return Verdict.WARNED, (), tuple(v.warning for v in violations)
-    denied = tuple(v for v in violations if v.identity not in existing and id(v) not in uncertain)
+    denied = tuple(v for v in violations if v.identity not in existing and v.identity not in uncertain)
     warned = tuple(v.warning for v in violations if v not in denied)
     return (Verdict.DENIED if denied else Verdict.WARNED), denied, warned
