@@ -84,7 +84,13 @@ def test_invalid_annotation_carries_level_and_value() -> None:
     obj = body["request"]["object"]
     obj["metadata"]["annotations"] = {"reload-safe.io/reload": "sometimes"}
     record = outcome_record(outcome("deployment-envfrom-create.json", object=obj), ts=TS, latency_ms=0)
-    assert {"type": "invalid-annotation", "level": "workload", "value": "sometimes"} in record["violations"]
+    assert {
+        "container": None,
+        "type": "invalid-annotation",
+        "configmap": None,
+        "level": "workload",
+        "value": "sometimes",
+    } in record["violations"]
 
 
 def test_generate_name_create_takes_the_name_from_the_object() -> None:

@@ -74,9 +74,16 @@ def error_record(
 
 
 def violation_fields(violation: Violation) -> dict[str, Any]:
-    """`{container, type, configmap, key?, mount_path?}`; level/value for an invalid annotation."""
+    """`{container, type, configmap, key?, mount_path?}`; an invalid annotation has no container
+    or ConfigMap (both null, as in `scan`'s findings) and adds its level and value."""
     if violation.type == INVALID_ANNOTATION:
-        return {"type": violation.type, "level": violation.level, "value": violation.value}
+        return {
+            "container": None,
+            "type": violation.type,
+            "configmap": None,
+            "level": violation.level,
+            "value": violation.value,
+        }
     fields: dict[str, Any] = {
         "container": violation.container,
         "type": violation.type,
