@@ -90,7 +90,11 @@ def _check_events(text: str, *, loader: Any, first_line: int) -> None:
                     raise TooDeep(first_line + mark.line if mark is not None else None)
             elif isinstance(event, _CLOSING):
                 depth -= 1
-    except yaml.YAMLError:
+    except yaml.YAMLError as error:
+        if "maximum nesting depth" in str(getattr(error, "problem", "") or ""):
+            # PyYAML >= 6.0.4 has its own limit (also 1000 levels): report it as ours.
+            mark = getattr(error, "problem_mark", None)
+            raise TooDeep(first_line + mark.line if mark is not None else None) from error
         return  # the real parse reports it, with its line
     finally:
         parser.dispose()
