@@ -25,8 +25,8 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 lint: $(STAMP)
-	ruff check webhook tests
-	ruff format --check webhook tests
+	ruff check webhook tests bench
+	ruff format --check webhook tests bench
 	mypy
 	lint-imports
 

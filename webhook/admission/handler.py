@@ -15,7 +15,7 @@ from typing import Any
 from webhook.admission import responses
 from webhook.admission.ports import ConfigMapReader, NamespaceModes
 from webhook.admission.review import AdmissionRequest, AdmissionResponse
-from webhook.policy import Decision, Mode, Operation, Verdict, configmap_names, evaluate
+from webhook.policy import Decision, Mode, Operation, Verdict, configmap_names, evaluate, references_of
 from webhook.policy.model import ConfigMapState
 from webhook.policy.namespaces import NamespaceMode
 
@@ -93,7 +93,8 @@ def decide(request: AdmissionRequest, *, mode: Mode, configmaps: ConfigMapReader
     """Look up what the policy needs, then ask it."""
     obj = _as_object(request.object)
     old = _as_object(request.old_object) if request.operation == Operation.UPDATE else None
-    names = configmap_names(obj, kind=request.kind)
+    references = references_of(obj, kind=request.kind)
+    names = {reference.configmap for reference in references}
     if old is not None and mode is Mode.ENFORCE:
         names |= configmap_names(old, kind=request.kind)
     namespace = request.namespace or _namespace_of(obj)
@@ -105,6 +106,7 @@ def decide(request: AdmissionRequest, *, mode: Mode, configmaps: ConfigMapReader
         mode=mode,
         configmaps=found,
         old_obj=old,
+        references=references,
     )
 
 

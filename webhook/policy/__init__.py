@@ -4,7 +4,7 @@ Adapters call `configmap_names` to learn what to look up, then `evaluate` with w
 """
 
 from webhook.policy.confighash import config_hash, consumed_entries
-from webhook.policy.engine import Decision, configmap_names, evaluate
+from webhook.policy.engine import Decision, configmap_names, evaluate, references_of
 from webhook.policy.model import (
     ABSENT,
     HASH_ANNOTATION,
@@ -58,4 +58,5 @@ __all__ = [
     "evaluate",
     "find_references",
     "read_workload",
+    "references_of",
 ]

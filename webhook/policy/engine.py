@@ -70,10 +70,17 @@ class Decision:
 
 def configmap_names(obj: Mapping[str, Any], *, kind: str | None = None) -> frozenset[str]:
     """The ConfigMaps an adapter must look up before calling `evaluate`."""
+    return frozenset(ref.configmap for ref in references_of(obj, kind=kind))
+
+
+def references_of(obj: Mapping[str, Any], *, kind: str | None = None) -> tuple[Reference, ...]:
+    """Every reference of `obj`'s pod template (none when it is not a workload).
+
+    An adapter that needs both the names and the decision passes the result on to `evaluate`
+    (`references=`), so the pod spec is walked once per request instead of twice.
+    """
     workload = read_workload(obj, kind=kind)
-    if workload is None:
-        return frozenset()
-    return frozenset(ref.configmap for ref in find_references(workload.pod_spec))
+    return find_references(workload.pod_spec) if workload is not None else ()
 
 
 def evaluate(
@@ -84,8 +91,12 @@ def evaluate(
     configmaps: ConfigMaps,
     kind: str | None = None,
     old_obj: Mapping[str, Any] | None = None,
+    references: tuple[Reference, ...] | None = None,
 ) -> Decision:
-    """Judge one admission of `obj` under `mode` (SPEC, all of it that needs no I/O)."""
+    """Judge one admission of `obj` under `mode` (SPEC, all of it that needs no I/O).
+
+    `references`: what `references_of(obj, kind=kind)` returned, when the caller has it.
+    """
     workload = read_workload(obj, kind=kind)
     if workload is None:
         return Decision(verdict=Verdict.SKIPPED, mode=mode, kind=kind, skip_reason="not a workload kind")
@@ -100,7 +111,7 @@ def evaluate(
             namespace=workload.namespace,
         )
 
-    findings = _Findings.of(workload, configmaps)
+    findings = _Findings.of(workload, configmaps, references=references)
     owned = workload.owned
     unreadable = tuple(sorted({r.configmap for r in findings.references if configmaps.get(r.configmap) is UNREADABLE}))
     digest = None
@@ -167,8 +178,11 @@ class _Findings:
     acknowledged: bool
 
     @classmethod
-    def of(cls, workload: Workload, configmaps: ConfigMaps) -> _Findings:
-        references = find_references(workload.pod_spec)
+    def of(
+        cls, workload: Workload, configmaps: ConfigMaps, *, references: tuple[Reference, ...] | None = None
+    ) -> _Findings:
+        if references is None:
+            references = find_references(workload.pod_spec)
         declared = declared_strategies(workload)
         coverage: list[Coverage] = []
         violations: dict[tuple[str | None, ...], Violation] = {}

@@ -29,7 +29,10 @@ def find_references(pod_spec: Mapping[str, Any]) -> tuple[Reference, ...]:
 
 def _env_references(container: Mapping[str, Any], *, name: str, init: bool) -> Iterator[Reference]:
     for env in items(container.get("env")):
-        ref = mapping(mapping(mapping(env).get("valueFrom")).get("configMapKeyRef"))
+        value_from = (env if type(env) is dict else mapping(env)).get("valueFrom")
+        if value_from is None:
+            continue  # a plain `value`, by far the most common entry: nothing more to read
+        ref = mapping(mapping(value_from).get("configMapKeyRef"))
         configmap, key = text(ref.get("name")), text(ref.get("key"))
         if configmap and key:
             yield Reference(

@@ -1,0 +1,286 @@
+"""Turn the phases' results into `latest.json`, a table for people, and the latency plot.
+
+The JSON is flat where a figure has a target (so a reader or a script finds it by name) and
+keeps the detail beside it; every latency is in milliseconds, every size in MiB.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Any, Final
+
+from bench.admission import AdmissionResults
+from bench.cluster import ClusterResults
+from bench.loadgen import AttackResult
+from bench.scan import ScanResults
+
+PERCENTILES: Final = (50.0, 75.0, 90.0, 95.0, 99.0, 99.9)
+
+TARGETS: Final = {
+    "reviews_per_s": (">=", 1000.0),
+    "fixed_rate_p99_ms": ("<=", 10.0),
+    "ratio_p50": ("<=", 1.5),
+    "rss_mib_10k_configmaps": ("<=", 150.0),
+    "e2e_added_p95_ms": ("<=", 5.0),
+}
+"""Issue 7's targets (2 cores, the load generator on the same machine)."""
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile of unsorted values."""
+    ordered = sorted(values)
+    if not ordered:
+        return math.nan
+    rank = max(1, min(len(ordered), math.ceil(q / 100 * len(ordered))))
+    return ordered[rank - 1]
+
+
+def _r(value: float, digits: int = 2) -> float:
+    return round(value, digits)
+
+
+def _attack(result: AttackResult) -> dict[str, Any]:
+    return {
+        "load": result.load.label,
+        "requests": result.requests,
+        "ok": result.ok,
+        "errors": result.errors,
+        "wall_s": _r(result.wall_s, 1),
+        "reviews_per_s": _r(result.throughput, 1),
+        "latency_ms": {f"p{q:g}": _r(result.percentile(q), 3) for q in PERCENTILES}
+        | {"max": _r(result.latencies_ms[-1] if result.latencies_ms else math.nan, 3)},
+        "server_cpu_s": result.server_cpu_s,
+        "server_cores": _r(result.server_cpu_s / result.wall_s if result.wall_s else 0.0),
+        "loadgen_cpu_s": result.loadgen_cpu_s,
+        "loadgen_cores": _r(result.loadgen_cpu_s / result.wall_s if result.wall_s else 0.0),
+    }
+
+
+def machine() -> dict[str, Any]:
+    from importlib.metadata import version  # noqa: PLC0415
+
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory_kib = 0
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        memory_kib = int(Path("/proc/meminfo").read_text().split()[1])
+    return {
+        "cores": os.cpu_count(),
+        "cpu_model": model,
+        "memory_gib": _r(memory_kib / 1024 / 1024, 1),
+        "python": sys.version.split()[0],
+        "implementation": platform.python_implementation(),
+        "kernel": platform.release(),
+        "gunicorn": version("gunicorn"),
+        "flask": version("flask"),
+    }
+
+
+def build(
+    *,
+    admission: AdmissionResults | None,
+    cluster: ClusterResults | None,
+    scan: ScanResults | None,
+    settings: dict[str, Any],
+    facts: dict[str, Any],
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if admission is not None:
+        ours, null = admission.max_ours, admission.max_null
+        rate_ours, rate_null = admission.rate_ours, admission.rate_null
+        out |= {
+            "reviews_per_s": _r(ours.throughput, 1),
+            "p50_ms": _r(ours.percentile(50), 3),
+            "p99_ms": _r(ours.percentile(99), 3),
+            "null_reviews_per_s": _r(null.throughput, 1),
+            "null_p50_ms": _r(null.percentile(50), 3),
+            "null_p99_ms": _r(null.percentile(99), 3),
+            "ratio_p50": _r(ours.percentile(50) / null.percentile(50), 3),
+            "ratio_reviews_per_s": _r(null.throughput / ours.throughput, 3),
+            "fixed_rate_per_s": rate_ours.load.rate,
+            "fixed_rate_p50_ms": _r(rate_ours.percentile(50), 3),
+            "fixed_rate_p99_ms": _r(rate_ours.percentile(99), 3),
+            "null_fixed_rate_p50_ms": _r(rate_null.percentile(50), 3),
+            "null_fixed_rate_p99_ms": _r(rate_null.percentile(99), 3),
+            "fixed_rate_ratio_p50": _r(rate_ours.percentile(50) / rate_null.percentile(50), 3),
+            "loadgen_cpu_per_server_cpu": _r(ours.loadgen_cpu_s / ours.server_cpu_s, 3) if ours.server_cpu_s else None,
+            "attacks": {
+                "max_throughput": {"reload-safe": _attack(ours), "null": _attack(null)},
+                "fixed_rate": {"reload-safe": _attack(rate_ours), "null": _attack(rate_null)},
+            },
+            "request_mix": {
+                "targets": admission.targets,
+                "body_bytes": admission.body_bytes,
+                "configmap_references": admission.references,
+            },
+        }
+    if cluster is not None:
+        peak = max(
+            (cluster.memory_synced, cluster.memory_after_load), key=lambda snapshot: sum(m.rss_mib for m in snapshot)
+        )
+        without, with_webhook = cluster.without_ms, cluster.with_ms
+        out |= {
+            "rss_mib_10k_configmaps": _r(sum(m.rss_mib for m in peak), 1),
+            "pss_mib_10k_configmaps": _r(sum(m.pss_mib for m in peak), 1),
+            "memory": {
+                "source": "cluster (list+watch of the real kube-apiserver)",
+                "configmaps_cached": cluster.configmaps_cached,
+                "configmaps_create_s": cluster.create_seconds,
+                "after_sync": [vars(m) for m in cluster.memory_synced],
+                "after_e2e_load": [vars(m) for m in cluster.memory_after_load],
+            },
+            "e2e_added_p50_ms": _r(percentile(with_webhook, 50) - percentile(without, 50), 3),
+            "e2e_added_p95_ms": _r(percentile(with_webhook, 95) - percentile(without, 95), 3),
+            "e2e": {
+                "creates_per_condition": len(without),
+                "warned_creates": cluster.warned_creates,
+                "without_webhook_ms": {f"p{q:g}": _r(percentile(without, q), 3) for q in (50, 95, 99)},
+                "with_webhook_ms": {f"p{q:g}": _r(percentile(with_webhook, q), 3) for q in (50, 95, 99)},
+            },
+        }
+        facts = facts | {"kube_apiserver": cluster.apiserver_version}
+    if scan is not None:
+        out |= {
+            "scan_workloads_per_s": _r(scan.workloads_per_s, 1),
+            "scan": {
+                "workloads": scan.workloads,
+                "files": scan.files,
+                "mib": scan.megabytes,
+                "seconds": scan.seconds,
+                "findings": scan.findings,
+            },
+        }
+    out["targets"] = {
+        key: {"target": f"{op} {limit:g}", "measured": out[key], "met": _meets(out[key], op, limit)}
+        for key, (op, limit) in TARGETS.items()
+        if key in out
+    }
+    out["machine"] = facts
+    out["settings"] = settings
+    return out
+
+
+def _meets(value: float, op: str, limit: float) -> bool:
+    return value >= limit if op == ">=" else value <= limit
+
+
+def table(results: dict[str, Any]) -> str:
+    """The human summary printed at the end of `make bench`."""
+    rows: list[tuple[str, str, str]] = []
+
+    def row(label: str, key: str, unit: str = "") -> None:
+        if key in results:
+            target = results["targets"].get(key)
+            verdict = "" if target is None else f"{target['target']}  {'met' if target['met'] else 'NOT MET'}"
+            rows.append((label, f"{results[key]:g}{unit}", verdict))
+
+    row("reviews/s (max throughput)", "reviews_per_s")
+    row("  null webhook reviews/s", "null_reviews_per_s")
+    row("p50 at max throughput", "p50_ms", " ms")
+    row("p99 at max throughput", "p99_ms", " ms")
+    row("  null p50 / p99", "null_p50_ms", " ms")
+    row("  null p99", "null_p99_ms", " ms")
+    row("ratio p50 (ours / null)", "ratio_p50")
+    if "fixed_rate_per_s" in results:
+        rate = results["fixed_rate_per_s"]
+        row(f"p50 at {rate} reviews/s", "fixed_rate_p50_ms", " ms")
+        row(f"p99 at {rate} reviews/s", "fixed_rate_p99_ms", " ms")
+        row(f"  null p99 at {rate}/s", "null_fixed_rate_p99_ms", " ms")
+        row(f"ratio p50 at {rate}/s", "fixed_rate_ratio_p50")
+        row("load generator CPU / server CPU", "loadgen_cpu_per_server_cpu")
+    row("RSS, 10k ConfigMaps (sum)", "rss_mib_10k_configmaps", " MiB")
+    row("  PSS (sum)", "pss_mib_10k_configmaps", " MiB")
+    row("e2e added p50", "e2e_added_p50_ms", " ms")
+    row("e2e added p95", "e2e_added_p95_ms", " ms")
+    row("scan workloads/s", "scan_workloads_per_s")
+    width = max(len(r[0]) for r in rows) if rows else 0
+    value_width = max(len(r[1]) for r in rows) if rows else 0
+    lines = [f"{label:<{width}}  {value:>{value_width}}  {verdict}".rstrip() for label, value, verdict in rows]
+    memory = results.get("memory", {}).get("after_sync")
+    if memory:
+        lines.append(
+            "per process after sync (RSS / PSS / USS MiB): "
+            + "; ".join(f"{m['role']} {m['rss_mib']:.0f}/{m['pss_mib']:.0f}/{m['uss_mib']:.0f}" for m in memory)
+        )
+    facts = results.get("machine", {})
+    lines.append(f"machine: {facts.get('cores')} cores, {facts.get('cpu_model')}, Python {facts.get('python')}")
+    return "\n".join(lines)
+
+
+def plot(
+    *,
+    admission: AdmissionResults | None,
+    cluster: ClusterResults | None,
+    path: Path,
+) -> bool:
+    """Latency by percentile: reload-safe vs null at the fixed rate and at max throughput, and
+    Deployment creates with and without the webhook. False when matplotlib is missing."""
+    try:
+        import matplotlib  # noqa: PLC0415 - a bench-only dependency
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt  # noqa: PLC0415
+    except ImportError:
+        return False
+    panels: list[tuple[str, list[tuple[str, list[float]]]]] = []
+    if admission is not None:
+        panels.append(
+            (
+                f"Admission reviews at {admission.rate_ours.load.rate}/s (open loop)",
+                [("reload-safe", admission.rate_ours.latencies_ms), ("null webhook", admission.rate_null.latencies_ms)],
+            )
+        )
+        panels.append(
+            (
+                f"At max throughput, {admission.max_ours.load.workers} connections (closed loop)",
+                [
+                    (f"reload-safe ({admission.max_ours.throughput:.0f}/s)", admission.max_ours.latencies_ms),
+                    (f"null webhook ({admission.max_null.throughput:.0f}/s)", admission.max_null.latencies_ms),
+                ],
+            )
+        )
+    if cluster is not None:
+        panels.append(
+            (
+                "Deployment create through kube-apiserver",
+                [("webhook registered", cluster.with_ms), ("no webhook", cluster.without_ms)],
+            )
+        )
+    if not panels:
+        return False
+    figure, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.2), squeeze=False)
+    ticks = [50.0, 90.0, 99.0, 99.9]
+    for axis, (title, series) in zip(axes[0], panels, strict=True):
+        for (label, values), colour in zip(series, ("tab:blue", "tab:grey"), strict=False):
+            ordered = sorted(values)
+            if not ordered:
+                continue
+            count = len(ordered)
+            xs = [-math.log10(max(1 - (i + 0.5) / count, 1e-6)) for i in range(count)]
+            axis.plot(xs, ordered, label=label, color=colour, linewidth=1.6)
+        axis.set_xticks([-math.log10(1 - q / 100) for q in ticks])
+        axis.set_xticklabels([f"p{q:g}" for q in ticks])
+        axis.set_xlim(0, -math.log10(1 - 99.9 / 100) + 0.3)
+        shown = [percentile(values, 99.95) for _, values in series if values]
+        axis.set_ylim(0, max(shown) * 1.1 if shown else 1)
+        axis.set_ylabel("latency (ms)")
+        axis.set_title(title, fontsize=10)
+        axis.grid(True, alpha=0.3)
+        axis.legend(fontsize=9, loc="upper left")
+    figure.suptitle("reload-safe latency by percentile (2 cores, load generator on the same machine)", fontsize=11)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return True

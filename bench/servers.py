@@ -1,0 +1,147 @@
+"""Start the two servers under test as separate processes, as an operator would.
+
+- `reload-safe serve --source static --configmaps FILE --namespace-policy warn`, with the
+  serving certificate and an audit file, and every other setting at its production default
+  (gunicorn gthread, 2 workers × 4 threads, TLS, keep-alive 30 s, log level info);
+- `python -m bench.null_server`: the same gunicorn application serving the null app.
+
+Each runs in its own process group, so stopping it (SIGTERM, as the kubelet does) reaches the
+master and its workers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Final
+
+from bench.null_server import serve_default
+from bench.procs import children
+
+REPO: Final = Path(__file__).resolve().parents[1]
+
+
+class Server:
+    """One server process tree listening on `port` on every address (as in production)."""
+
+    def __init__(self, *, name: str, argv: list[str], port: int, ca_file: Path, log_file: Path) -> None:
+        self.name = name
+        self.workers = int(serve_default("workers"))
+        self.argv = argv
+        self.port = port
+        self.ca_file = ca_file
+        self.log_file = log_file
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def start(self, *, timeout: float = 60.0) -> Server:
+        with self.log_file.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO
+            )
+        self.wait_ready(timeout=timeout)
+        return self
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        context = ssl.create_default_context(cafile=str(self.ca_file))
+        try:
+            with urllib.request.urlopen(self.url + path, context=context, timeout=5) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+
+    def wait_ready(self, *, timeout: float) -> None:
+        """/readyz answers 200 and every worker has started (a load on a half-started server
+        would pin its keep-alive connections to the first worker)."""
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                status, body = self.get("/readyz")
+                started = len(children(self.pid))
+                if status == 200 and started >= self.workers and self._workers_ready(started):
+                    return
+                last = f"{status} {body[:200]!r}"
+            except (OSError, ssl.SSLError) as error:
+                last = str(error)
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} not ready after {timeout}s ({last}):\n{self.log_tail()}")
+
+    def _workers_ready(self, started: int) -> bool:
+        """Each worker says it is ready (gunicorn logs "Booting worker", then the app loads)."""
+        return self.log_file.read_text(errors="replace").count("Booting worker") >= started
+
+    def log_tail(self, lines: int = 30) -> str:
+        if not self.log_file.exists():
+            return ""
+        return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+
+def reload_safe(
+    *, port: int, cert_file: Path, key_file: Path, ca_file: Path, configmaps: Path, audit_file: Path, log_file: Path
+) -> Server:
+    argv = [
+        sys.executable,
+        "-m",
+        "webhook",
+        "serve",
+        "--port",
+        str(port),
+        "--cert-file",
+        str(cert_file),
+        "--key-file",
+        str(key_file),
+        "--source",
+        "static",
+        "--configmaps",
+        str(configmaps),
+        "--namespace-policy",
+        "warn",
+        "--audit-file",
+        str(audit_file),
+    ]
+    return Server(name="reload-safe", argv=argv, port=port, ca_file=ca_file, log_file=log_file)
+
+
+def null_webhook(*, port: int, cert_file: Path, key_file: Path, ca_file: Path, log_file: Path) -> Server:
+    argv = [
+        sys.executable,
+        "-m",
+        "bench.null_server",
+        "--port",
+        str(port),
+        "--cert-file",
+        str(cert_file),
+        "--key-file",
+        str(key_file),
+    ]
+    return Server(name="null", argv=argv, port=port, ca_file=ca_file, log_file=log_file)

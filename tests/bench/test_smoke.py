@@ -1,0 +1,114 @@
+"""`python -m bench --smoke`: every phase of the benchmark at tiny sizes, so `make test` keeps
+the harness working. It checks the shape and sanity of the results, never timing thresholds:
+a benchmark's figures are judged by people reading docs/performance.md, not by a test on a
+noisy machine."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.e2e  # starts the real control plane (and builds vegeta once)
+
+REPO = Path(__file__).resolve().parents[2]
+KEYS = (
+    "reviews_per_s",
+    "p50_ms",
+    "p99_ms",
+    "null_reviews_per_s",
+    "null_p50_ms",
+    "null_p99_ms",
+    "ratio_p50",
+    "fixed_rate_per_s",
+    "fixed_rate_p50_ms",
+    "fixed_rate_p99_ms",
+    "null_fixed_rate_p99_ms",
+    "rss_mib_10k_configmaps",
+    "pss_mib_10k_configmaps",
+    "e2e_added_p50_ms",
+    "e2e_added_p95_ms",
+    "scan_workloads_per_s",
+    "loadgen_cpu_per_server_cpu",
+)
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    folder = tmp_path_factory.mktemp("bench")
+    out = folder / "latest.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--out", str(out), "--work-dir", str(folder / "work")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "reviews/s" in run.stdout  # the human table
+    loaded: dict[str, Any] = json.loads(out.read_text())
+    return loaded
+
+
+def test_every_key_is_a_finite_number(results: dict[str, Any]) -> None:
+    missing = [key for key in KEYS if key not in results]
+    assert not missing
+    for key in KEYS:
+        assert isinstance(results[key], int | float), key
+        assert math.isfinite(results[key]), key
+
+
+def test_values_are_sane(results: dict[str, Any]) -> None:
+    for prefix in ("", "null_"):
+        assert results[f"{prefix}reviews_per_s"] > 0
+        assert 0 < results[f"{prefix}p50_ms"] <= results[f"{prefix}p99_ms"]
+    assert 0 < results["fixed_rate_p50_ms"] <= results["fixed_rate_p99_ms"]
+    assert results["ratio_p50"] == pytest.approx(results["p50_ms"] / results["null_p50_ms"], rel=0.01)
+    assert 10 < results["rss_mib_10k_configmaps"] < 4096
+    assert 0 < results["pss_mib_10k_configmaps"] <= results["rss_mib_10k_configmaps"]
+    assert results["scan_workloads_per_s"] > 0
+    assert results["loadgen_cpu_per_server_cpu"] > 0
+
+
+def test_every_request_was_answered(results: dict[str, Any]) -> None:
+    for shape in ("max_throughput", "fixed_rate"):
+        for server in ("reload-safe", "null"):
+            attack = results["attacks"][shape][server]
+            assert attack["errors"] == {}, (shape, server)
+            assert attack["ok"] == attack["requests"] > 0
+
+
+def test_memory_is_measured_per_process_on_the_cluster_source(results: dict[str, Any]) -> None:
+    memory = results["memory"]
+    assert memory["source"].startswith("cluster")
+    roles = [process["role"] for process in memory["after_sync"]]
+    assert roles.count("master") == 1
+    assert roles.count("worker") >= 1
+    assert memory["configmaps_cached"] >= results["settings"]["cluster"]["configmaps"]
+
+
+def test_end_to_end_went_through_the_webhook(results: dict[str, Any]) -> None:
+    e2e = results["e2e"]
+    assert e2e["creates_per_condition"] == results["settings"]["cluster"]["e2e_creates"]
+    assert e2e["warned_creates"] > 0  # the webhook was called: its warnings came back
+
+
+def test_targets_and_machine_facts(results: dict[str, Any]) -> None:
+    assert set(results["targets"]) == {
+        "reviews_per_s",
+        "fixed_rate_p99_ms",
+        "ratio_p50",
+        "rss_mib_10k_configmaps",
+        "e2e_added_p95_ms",
+    }
+    assert all(isinstance(t["met"], bool) for t in results["targets"].values())
+    machine = results["machine"]
+    assert machine["cores"] >= 1
+    assert machine["python"].startswith("3.")
+    assert machine["smoke"] is True
