@@ -11,6 +11,12 @@ Each line is encoded whole and handed to the kernel with `os.write` under a lock
 Writes are unbuffered, so there is nothing to flush at shutdown and a line written is a line
 the kernel has. A failed write (disk full, closed pipe) is reported to `on_failure` (a
 metric and a stderr line) and swallowed: the answer to the API server is already decided.
+
+A full disk accepts the start of a line and then refuses the rest (a short write, then
+ENOSPC). That fragment would glue itself to the next line written once space is back, so the
+writer takes it back (truncates a regular file to where the line began; on a full disk nothing
+else can have been appended since). Where that is impossible (a pipe), the next line starts
+with a newline, so the fragment stays a broken line of its own and never spoils a good one.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import json
 import logging
 import os
 import select
+import stat
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -51,15 +58,34 @@ class AuditWriter:
         self._lock_fd: int | None = None
         self._on_failure = on_failure
         self._lock = threading.Lock()
+        self._dangling = False
+        """A fragment of a line could not be taken back: start the next line on a new line."""
 
     def write(self, record: Mapping[str, Any]) -> bool:
         """Append one line; True when it was written. Never raises for an I/O failure."""
         line = (json.dumps(record, separators=(",", ":"), ensure_ascii=True, default=str) + "\n").encode()
         try:
             with self._lock, self._across_processes(len(line)):
-                _write_all(self._fd, line)
+                if self._dangling:
+                    line = b"\n" + line
+                try:
+                    _write_all(self._fd, line)
+                except ShortWrite as short:
+                    self._dangling = not self._take_back(short.written)
+                    raise
+                self._dangling = False
         except OSError as error:
             self._failed(error)
+            return False
+        return True
+
+    def _take_back(self, written: int) -> bool:
+        """Remove the `written` bytes of a line cut short; False where a file cannot shrink."""
+        try:
+            if not stat.S_ISREG(os.fstat(self._fd).st_mode):
+                return False
+            os.ftruncate(self._fd, os.fstat(self._fd).st_size - written)
+        except OSError:
             return False
         return True
 
@@ -109,9 +135,23 @@ def open_audit_writer(
     return AuditWriter(fd=fd, owns_fd=True, lock_file=lock_file, on_failure=on_failure)
 
 
+class ShortWrite(OSError):
+    """A write failed after part of the line had landed."""
+
+    def __init__(self, error: OSError, written: int) -> None:
+        super().__init__(error.errno, error.strerror)
+        self.written = written
+
+
 def _write_all(fd: int, data: bytes) -> None:
-    """os.write may write less than asked (a pipe, a signal); finish the line, never drop it."""
+    """os.write may write less than asked (a pipe, a signal); finish the line, never drop it.
+    A failure after some bytes landed raises `ShortWrite`, saying how many."""
     view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
+    done = 0
+    while done < len(data):
+        try:
+            done += os.write(fd, view[done:])
+        except OSError as error:
+            if done == 0:
+                raise
+            raise ShortWrite(error, done) from error

@@ -21,6 +21,7 @@ from webhook.server import metrics
 from webhook.server.body import BodyRejected, check_headers, read_body
 from webhook.server.readiness import Readiness
 from webhook.server.reviews import Answer, ReviewService, error_answer
+from webhook.sources.budget import read_budget
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,8 @@ def create_app(*, service: ReviewService, readiness: Readiness) -> Flask:
             metrics.observe_rejected(endpoint=endpoint, code=rejected.status)
             # The rest of a refused body is not read: close rather than drain it.
             return _json(error_answer(rejected.status, rejected.message, Connection="close"))
-        return _json(service.answer(body, webhook=webhook, started=started))
+        with read_budget():  # cache misses may ask the API server: never past timeoutSeconds
+            return _json(service.answer(body, webhook=webhook, started=started))
 
     def mutate() -> Response:
         return review(WebhookKind.MUTATING)
@@ -54,9 +56,10 @@ def create_app(*, service: ReviewService, readiness: Readiness) -> Flask:
 
     def readyz() -> Response:
         waiting = readiness.waiting_for()
+        caches = {"caches": states} if (states := readiness.states()) else {}
         if waiting:
-            return _json(Answer(503, {"status": "not ready", "waiting_for": waiting}))
-        return _json(Answer(200, {"status": "ready"}))
+            return _json(Answer(503, {"status": "not ready", "waiting_for": waiting, **caches}))
+        return _json(Answer(200, {"status": "ready", **caches}))
 
     def prometheus() -> Response:
         body, content_type = metrics.render()

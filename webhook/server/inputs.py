@@ -29,6 +29,9 @@ class Inputs:
     ready: dict[str, Callable[[], bool]]
     """Readiness checks: `configmaps` and `namespaces` caches synced."""
     stop: Callable[[], None] = field(default=lambda: None)
+    state: dict[str, Callable[[], str]] = field(default_factory=dict)
+    """What /readyz shows of each cache: `watching`, or `reconnecting` while the API server
+    cannot be reached (the cache then answers from memory)."""
 
     def synced(self) -> bool:
         return all(check() for check in self.ready.values())
@@ -120,6 +123,10 @@ def cluster_inputs(*, kubeconfig: str | None, default: Mode, own_namespace: str 
             namespaces=namespaces,
             ready={CONFIGMAPS: lambda: configmap_cache.synced, NAMESPACES: lambda: namespace_cache.synced},
             stop=stop,
+            state={
+                CONFIGMAPS: lambda: "watching" if configmap_cache.connected else "reconnecting",
+                NAMESPACES: lambda: "watching" if namespace_cache.connected else "reconnecting",
+            },
         )
 
     return build

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from webhook.admission import (
     AdmissionRequest,
     BadReview,
@@ -112,6 +114,14 @@ class ReviewService:
 
 
 def _parse_json(body: bytes) -> object:
+    """Decode with orjson (the decode is a fifth of a review's CPU; orjson takes half the time
+    of `json`), falling back to `json` for what orjson refuses but `json` reads (NaN, lone
+    surrogates, UTF-16/32 bodies), so no body is refused that was answered before. (orjson reads
+    an integer over 64 bits as a float: no number in an object is ever used in an answer.)"""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
     try:
         return json.loads(body)
     except (ValueError, RecursionError) as error:

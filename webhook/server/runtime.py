@@ -50,5 +50,5 @@ def build_worker(
         audit=audit,
         audit_skipped=audit_skipped,
     )
-    readiness = Readiness({"certificate": lambda: tls.loaded, **inputs.ready})
+    readiness = Readiness({"certificate": lambda: tls.loaded, **inputs.ready}, inputs.state)
     return WorkerRuntime(app=create_app(service=service, readiness=readiness), inputs=inputs, audit=audit)

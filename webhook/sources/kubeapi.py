@@ -7,7 +7,11 @@ the undecoded response (`_preload_content=False`) and parses it with `json`:
 - `KubeListWatch` pages through a list (500 per page) and streams a watch line by line, with
   bookmarks; HTTP 410 becomes `WatchExpired` so the cache lists again;
 - `KubeGetter` reads one object with a short timeout and no retries (a request is waiting),
-  404 meaning "does not exist".
+  404 meaning "does not exist". Inside `budget.read_budget(...)` (the server opens one per
+  review), all the reads of one review share that budget: each waits at most what is left of
+  it, and once it is spent a read fails at once (`BudgetSpent`) instead of asking, so a review that
+  misses a dozen ConfigMaps on a hanging API server still answers well before the API server's
+  `timeoutSeconds` (see `budget`).
 
 Clients are made after fork, one per worker: urllib3 pools must not be shared across processes.
 """
@@ -25,14 +29,16 @@ from typing import Any, Final
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from webhook.sources.budget import DIRECT_READ_BUDGET, DIRECT_READ_TIMEOUT, read_timeout
 from webhook.sources.watch import Listing, WatchExpired
+
+__all__ = ["DIRECT_READ_BUDGET", "DIRECT_READ_TIMEOUT", "KubeGetter", "KubeListWatch", "core_api", "load_configuration"]
 
 PAGE_SIZE: Final = 500
 LIST_TIMEOUT: Final = (5.0, 60.0)
 WATCH_SECONDS: Final = 300
 WATCH_READ_TIMEOUT: Final = 120.0
 """A watch that says nothing (not even a bookmark) for this long is presumed dead."""
-DIRECT_READ_TIMEOUT: Final = 1.0
 HTTP_NOT_FOUND: Final = 404
 HTTP_GONE: Final = 410
 
@@ -134,7 +140,7 @@ class KubeGetter:
         if self._namespaced:
             kwargs["namespace"] = namespace
         try:
-            response = self._call(_request_timeout=DIRECT_READ_TIMEOUT, **kwargs)
+            response = self._call(_request_timeout=read_timeout(), **kwargs)
         except ApiException as error:
             if error.status == HTTP_NOT_FOUND:
                 return None

@@ -135,6 +135,7 @@ class WatchCache(Generic[V]):
         self._backoff = backoff or Backoff()
         self._items: dict[Key, V] = {}
         self._synced = threading.Event()
+        self._connected = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.resource_version: str | None = None
@@ -142,6 +143,13 @@ class WatchCache(Generic[V]):
     @property
     def synced(self) -> bool:
         return self._synced.is_set()
+
+    @property
+    def connected(self) -> bool:
+        """The last list or watch call succeeded; False from a failure until the next success.
+
+        While False the cache still answers, from what it last saw (see docs/reliability.md)."""
+        return self._connected
 
     def wait_synced(self, timeout: float) -> bool:
         return self._synced.wait(timeout)
@@ -187,6 +195,7 @@ class WatchCache(Generic[V]):
             except Exception as error:
                 if self._stop.is_set():
                     return  # the stream was interrupted on purpose
+                self._connected = False
                 self._observer.watch_failed(cache=self.name)
                 delay = self._backoff.next_delay()
                 log.warning("%s list/watch failed (%s); retrying in %.1fs", self.name, _describe(error), delay)
@@ -202,6 +211,7 @@ class WatchCache(Generic[V]):
                 items[key] = value
         previous, self._items = self._items, items
         self.resource_version = listing.resource_version
+        self._connected = True
         if self._listener is not None:
             self._announce_relist(previous, items)
         self._backoff.reset()
@@ -218,6 +228,7 @@ class WatchCache(Generic[V]):
         for event in self._source.watch(resource_version=self.resource_version):
             if self._stop.is_set():
                 return
+            self._connected = True
             self._apply(event)
             events += 1
             self._backoff.reset()

@@ -1,0 +1,289 @@
+"""Security properties, each shown end to end on a running server.
+
+Covered elsewhere, not repeated here (docs/reliability.md lists them): TLS 1.0–1.1 as a range
+and CBC suites refused, client certificate required with `--client-ca-file` against a Python
+client (tests/server/test_failures.py); private keys written 0600 and certificates 0644
+(tests/unit/certs/test_files.py); least-privilege RBAC of every component in the rendered chart
+(tests/chart/test_security.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import ssl
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.e2e.kube import Kube
+from tests.e2e.webhook_process import register, render_webhook_configurations
+from tests.envtest import ControlPlane
+from tests.reliability.cluster import new_namespace, put_configmap, start_cluster_server
+from tests.reliability.figures import record
+from tests.reliability.reviews import review
+from tests.server.harness import CONFIGMAPS, Pki, Server
+from tests.unit.policy.builders import cm_volume, container, env_from, env_ref, mount, pod_spec, workload
+from webhook.server.tls import TLS12_CIPHERS
+
+pytestmark = pytest.mark.server
+
+SECRET = "s3cr3t-Pa55w0rd-DO-NOT-LEAK-7f3a9c"
+CANARY = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "canary"},
+    "spec": {"containers": [{"name": "c", "image": "x", "envFrom": [{"configMapRef": {"name": "canary"}}]}]},
+}
+
+
+# --- TLS -----------------------------------------------------------------------------------
+
+
+def _context(server: Server, version: ssl.TLSVersion, ciphers: str | None = None) -> ssl.SSLContext:
+    context = server.client_context()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context.set_ciphers(ciphers or "DEFAULT:@SECLEVEL=0")
+        context.minimum_version = version
+        context.maximum_version = version
+    return context
+
+
+def _handshake(server: Server, context: ssl.SSLContext) -> tuple[str, str] | None:
+    try:
+        conn = server.connection(context=context, timeout=5)
+        conn.connect()
+    except (ssl.SSLError, OSError):
+        return None
+    assert conn.sock is not None
+    negotiated = (conn.sock.version() or "", (conn.sock.cipher() or ("",))[0])
+    conn.close()
+    return negotiated
+
+
+def test_tls_versions_and_cipher_suites(enforce_server: Server) -> None:
+    """Each protocol version offered alone, and every TLS 1.2 suite this client knows."""
+    server = enforce_server
+    versions = {}
+    for version in (ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1, ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+        versions[version.name] = _handshake(server, _context(server, version)) is not None
+    probe = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    probe.set_ciphers("ALL:@SECLEVEL=0")
+    suites = sorted({c["name"] for c in probe.get_ciphers() if c["protocol"] in ("TLSv1.2", "TLSv1.0", "SSLv3")})
+    accepted = [s for s in suites if _handshake(server, _context(server, ssl.TLSVersion.TLSv1_2, f"{s}:@SECLEVEL=0"))]
+    record(
+        "security: TLS",
+        versions_accepted=[name for name, ok in versions.items() if ok],
+        tls12_suites_tried=len(suites),
+        tls12_suites_accepted=accepted,
+    )
+    assert versions == {"TLSv1": False, "TLSv1_1": False, "TLSv1_2": True, "TLSv1_3": True}
+    assert accepted
+    assert set(accepted) <= set(TLS12_CIPHERS.split(":"))
+    assert all("GCM" in s or "CHACHA20" in s for s in accepted)
+
+
+# --- client certificates, with the real API server as the client ----------------------------
+
+
+@pytest.fixture
+def mtls_plane(pki: Pki, serving_files: tuple[Path, Path], tmp_path: Path) -> Iterator[tuple[ControlPlane, Server]]:
+    """A webhook that requires client certificates, and a control plane whose admission
+    plugins present one to it (AdmissionConfiguration → kubeconfig for 127.0.0.1:<port>)."""
+    client_cert, client_key = pki.client(tmp_path / "apiserver-client", name="kube-apiserver-webhook-client")
+    cert, key = serving_files
+    server = Server(
+        workdir=tmp_path / "serve",
+        ca_file=pki.ca_file,
+        args=["--cert-file", str(cert), "--key-file", str(key), "--source", "static", "--configmaps", str(CONFIGMAPS),
+              "--namespace-policy", "warn", "--client-ca-file", str(pki.ca_file), "--workers", "1"],
+        client_cert=(client_cert, client_key),
+    )  # fmt: skip
+    server.wait_ready()
+    kubeconfig = tmp_path / "webhook-client.kubeconfig"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "users": [
+                    {
+                        "name": f"127.0.0.1:{server.port}",
+                        "user": {"client-certificate": str(client_cert), "client-key": str(client_key)},
+                    }
+                ],
+            }
+        )
+    )
+    webhook_config = {
+        "apiVersion": "apiserver.config.k8s.io/v1",
+        "kind": "WebhookAdmissionConfiguration",
+        "kubeConfigFile": str(kubeconfig),
+    }
+    admission = {
+        "apiVersion": "apiserver.config.k8s.io/v1",
+        "kind": "AdmissionConfiguration",
+        "plugins": [
+            {"name": "ValidatingAdmissionWebhook", "configuration": webhook_config},
+            {"name": "MutatingAdmissionWebhook", "configuration": webhook_config},
+        ],
+    }
+    try:
+        with ControlPlane(work_dir=tmp_path / "cp", admission_control_config=admission) as cp:
+            yield cp, server
+    finally:
+        server.stop()
+
+
+@pytest.mark.e2e
+def test_api_server_presents_a_client_certificate_and_others_are_refused(
+    mtls_plane: tuple[ControlPlane, Server], pki: Pki
+) -> None:
+    cp, server = mtls_plane
+    kube = Kube(cp.api_client())
+    configurations = render_webhook_configurations(
+        helm=cp.binary("helm"),
+        url=f"https://127.0.0.1:{server.port}",
+        ca_bundle=base64.b64encode(pki.ca_file.read_bytes()).decode(),
+    )
+    register(kube.api, configurations)
+    ns = cp.new_namespace("mtls")
+    deadline = time.monotonic() + 30
+    answer = kube.create(CANARY, namespace=ns, dry_run=True)
+    while not answer.warnings and time.monotonic() < deadline:
+        time.sleep(0.3)
+        answer = kube.create(CANARY, namespace=ns, dry_run=True)
+    anonymous = _handshake_and_request(server, server.client_context(with_client_cert=False))
+    stranger_ctx = server.client_context(with_client_cert=False)
+    stranger_ctx.load_cert_chain(*map(str, Pki(pki.directory.parent / "other-ca").client(pki.directory.parent / "x")))
+    stranger = _handshake_and_request(server, stranger_ctx)
+    record(
+        "security: client certificates end to end",
+        api_server_call_warnings=len(answer.warnings),
+        without_certificate=anonymous,
+        certificate_from_another_ca=stranger,
+    )
+    assert answer.ok, answer.body
+    assert answer.warnings  # the API server's call, with its client certificate, got through
+    assert anonymous.startswith("refused")
+    assert stranger.startswith("refused")
+
+
+def _handshake_and_request(server: Server, context: ssl.SSLContext) -> str:
+    try:
+        conn = server.connection(context=context, timeout=5)
+        conn.request("GET", "/healthz")
+        return f"answered {conn.getresponse().status}"
+    except (ssl.SSLError, OSError) as error:
+        return f"refused ({type(error).__name__})"
+
+
+# --- no ConfigMap value in any output --------------------------------------------------------
+
+
+def _leaks(text: str) -> list[str]:
+    forms = {"raw": SECRET, "base64": base64.b64encode(SECRET.encode()).decode().rstrip("=")}
+    return [name for name, form in forms.items() if form in text]
+
+
+@pytest.fixture
+def audited_plane(tmp_path: Path) -> Iterator[ControlPlane]:
+    with ControlPlane(work_dir=tmp_path / "cp", audit=True) as cp:
+        yield cp
+
+
+@pytest.mark.e2e
+def test_a_planted_configmap_value_appears_in_no_output(
+    audited_plane: ControlPlane, pki: Pki, serving_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    cp = audited_plane
+    server = start_cluster_server(cp=cp, pki=pki, serving_files=serving_files, workdir=tmp_path / "serve",
+                                  extra=("--log-level", "debug"))  # fmt: skip
+    outputs: dict[str, str] = {}
+    try:
+        kube = Kube(cp.api_client())
+        register(
+            kube.api,
+            render_webhook_configurations(
+                helm=cp.binary("helm"),
+                url=f"https://127.0.0.1:{server.port}",
+                ca_bundle=base64.b64encode(pki.ca_file.read_bytes()).decode(),
+            ),
+        )
+        answers: list[Any] = []
+        for mode in ("enforce", "warn", "audit"):
+            ns = new_namespace(cp, mode, prefix=f"leak-{mode}")
+            put_configmap(cp, ns, "secret-config", {"password": SECRET, SECRET: SECRET})
+            deadline = time.monotonic() + 30
+            while True:  # until the webhook sees it (and the API server calls the webhook)
+                answer = kube.create(_leaky("probe", ns), namespace=ns, dry_run=True)
+                if answer.warnings or answer.status == 403 or mode == "audit" or time.monotonic() > deadline:
+                    break
+                time.sleep(0.3)
+            for name in ("leaky", "leaky-missing"):
+                answers.append(kube.create(_leaky(name, ns, missing=name.endswith("missing")), namespace=ns))
+            answers.append(kube.create(_leaky("leaky-dry", ns), namespace=ns, dry_run=True))
+        outputs["api warnings and messages"] = json.dumps([[a.status, a.warnings, a.message] for a in answers])
+        outputs["/metrics"] = server.get("/metrics").body.decode()
+        outputs["/readyz"] = server.get("/readyz").body.decode()
+        direct = server.post("/validate", json.dumps(review(_leaky("direct", "x"), uid="d")).encode())
+        outputs["webhook answer"] = direct.body.decode()
+    finally:
+        server.stop()
+    outputs["server stderr"] = server.stderr()
+    outputs["server stdout"] = server.stdout_path.read_text(errors="replace")
+    outputs["audit file"] = (tmp_path / "serve" / "audit.jsonl").read_text()
+    outputs["API server audit log"] = json.dumps(cp.read_audit_events())
+    outputs.update(_offline_outputs(tmp_path))
+    leaks = {channel: found for channel, text in outputs.items() if (found := _leaks(text))}
+    record(
+        "security: planted ConfigMap value",
+        channels_checked=sorted(outputs),
+        bytes_checked=sum(len(t) for t in outputs.values()),
+        leaks=leaks,
+    )
+    assert any(a.status == 403 for a in answers)  # enforce denied, with its message
+    assert any(a.warnings for a in answers)
+    assert leaks == {}
+
+
+def _leaky(name: str, namespace: str, *, missing: bool = False) -> dict[str, Any]:
+    configmap = "not-there" if missing else "secret-config"
+    app = container(
+        env=[env_ref(configmap, "password", var="PASSWORD")],
+        envFrom=[env_from(configmap)],
+        volumeMounts=[mount("conf", "/etc/password", sub_path="password")],
+    )
+    return workload("Deployment", pod_spec(app, volumes=[cm_volume("conf", configmap)]), name=name, namespace=namespace)
+
+
+def _offline_outputs(tmp_path: Path) -> dict[str, str]:
+    """`scan` (text, json, sarif) and `review` outputs on manifests holding the value."""
+    manifests = tmp_path / "manifests.yaml"
+    configmap = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "secret-config", "namespace": "a"},
+                 "data": {"password": SECRET}}  # fmt: skip
+    manifests.write_text(yaml.safe_dump_all([configmap, _leaky("leaky", "a")]))
+    review_file = tmp_path / "review.json"
+    review_file.write_text(json.dumps(review(_leaky("leaky", "a"), uid="offline", namespace="a")))
+    cli = [sys.executable, "-m", "webhook"]
+    outputs = {}
+    for fmt in ("text", "json", "sarif"):
+        done = subprocess.run(
+            [*cli, "scan", str(manifests), "--format", fmt], capture_output=True, text=True, check=False
+        )
+        outputs[f"scan --format {fmt}"] = done.stdout + done.stderr
+    for mode in ("enforce", "warn", "audit"):
+        done = subprocess.run(
+            [*cli, "review", str(review_file), "--configmaps", str(manifests), "--namespace-policy", mode],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        outputs[f"review ({mode})"] = done.stdout + done.stderr
+    return outputs
