@@ -5,7 +5,7 @@ VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 STAMP := $(VENV)/.installed
 
-.PHONY: help install lint test test-fast tools cluster demo bench reliability clean
+.PHONY: help install lint test test-fast tools cluster demo bench reliability audit-deps clean
 
 help:
 	@echo "make demo         run the seed experiment end to end against a real kube-apiserver"
@@ -15,6 +15,7 @@ help:
 	@echo "make cluster      start etcd + kube-apiserver on loopback until Ctrl-C"
 	@echo "make bench        the performance benchmark (docs/performance.md)"
 	@echo "make reliability  long fuzz and soak runs (docs/reliability.md)"
+	@echo "make audit-deps   pip-audit of the installed dependencies (needs PyPI's vulnerability API)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +53,11 @@ bench: $(STAMP)
 
 reliability: $(STAMP)
 	pytest -q -m slow tests/reliability
+
+# Fails closed: without --strict pip-audit reports a package it could not look up as clean.
+audit-deps: $(STAMP)
+	for try in 1 2 3; do pip-audit --strict --skip-editable --progress-spinner off --desc on && exit 0; \
+	  [ $$try = 3 ] || sleep $$((try * 30)); done; echo "dependency audit failed (findings or unreachable service)"; exit 1
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
