@@ -120,9 +120,9 @@ def main() -> int:
             n.title("start `reload-safe serve` and register it with the chart's webhook configurations")
             server = WebhookServer(kubeconfig=cp.kubeconfig_path, work_dir=work)
             server.start()
-            core.create_namespace({"metadata": {"name": LEASE_NAMESPACE}})
             controller = ControllerProcess(kubeconfig=cp.kubeconfig_path, work_dir=work, identity="demo", debounce=2.0)
             try:
+                core.create_namespace({"metadata": {"name": LEASE_NAMESPACE}})
                 configurations = render_webhook_configurations(
                     helm=cp.binary("helm"), url=server.url, ca_bundle=server.ca_bundle
                 )

@@ -41,13 +41,13 @@ def webhook(
 ) -> Iterator[WebhookServer]:
     server = WebhookServer(kubeconfig=control_plane.kubeconfig_path, work_dir=tmp_path_factory.mktemp("webhook"))
     server.start()
-    configurations = render_webhook_configurations(
-        helm=control_plane.binary("helm"), url=server.url, ca_bundle=server.ca_bundle
-    )
-    assert {c["kind"] for c in configurations} == {"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"}
-    register(kube.api, configurations)
-    wait_until_called(kube, new_namespace(kube.api, prefix="canary"))
-    try:
+    try:  # a failure while registering must not leave the server process behind
+        configurations = render_webhook_configurations(
+            helm=control_plane.binary("helm"), url=server.url, ca_bundle=server.ca_bundle
+        )
+        assert {c["kind"] for c in configurations} == {"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"}
+        register(kube.api, configurations)
+        wait_until_called(kube, new_namespace(kube.api, prefix="canary"))
         yield server
     finally:
         server.stop()

@@ -96,7 +96,11 @@ class WebhookServer:
         ]
         log = self.log_file.open("ab")
         self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO)
-        self.wait_ready(timeout=timeout)
+        try:
+            self.wait_ready(timeout=timeout)
+        except BaseException:
+            self.stop()  # never leave a half-started server behind
+            raise
         return self
 
     def get(self, path: str) -> tuple[int, str]:
