@@ -11,51 +11,39 @@ master and its workers.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import ssl
-import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Final
 
 from bench.null_server import serve_default
 from bench.procs import children
+from tests.e2e.process import ProcessGroup
 
-REPO: Final = Path(__file__).resolve().parents[1]
 
-
-class Server:
+class Server(ProcessGroup):
     """One server process tree listening on `port` on every address (as in production)."""
 
     def __init__(self, *, name: str, argv: list[str], port: int, ca_file: Path, log_file: Path) -> None:
-        self.name = name
+        super().__init__(name=name, log_file=log_file)
         self.workers = int(serve_default("workers"))
         self.argv = argv
         self.port = port
         self.ca_file = ca_file
-        self.log_file = log_file
-        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"https://127.0.0.1:{self.port}"
 
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
     def start(self, *, timeout: float = 60.0) -> Server:
-        with self.log_file.open("ab") as log:
-            self.process = subprocess.Popen(
-                self.argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO
-            )
-        self.wait_ready(timeout=timeout)
+        self.spawn(self.argv)
+        try:
+            self.wait_ready(timeout=timeout)
+        except BaseException:
+            self.stop()  # never leave a half-started server behind
+            raise
         return self
 
     def get(self, path: str) -> tuple[int, bytes]:
@@ -72,8 +60,7 @@ class Server:
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited {self.process.returncode}:\n{self.log_tail()}")
+            self.check_alive()
             try:
                 status, body = self.get("/readyz")
                 started = len(children(self.pid))
@@ -88,22 +75,6 @@ class Server:
     def _workers_ready(self, started: int) -> bool:
         """Each worker says it is ready (gunicorn logs "Booting worker", then the app loads)."""
         return self.log_file.read_text(errors="replace").count("Booting worker") >= started
-
-    def log_tail(self, lines: int = 30) -> str:
-        if not self.log_file.exists():
-            return ""
-        return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
 
 
 def reload_safe(

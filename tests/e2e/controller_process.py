@@ -2,28 +2,24 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
+from tests.e2e.process import ProcessGroup
 from tests.envtest import free_port
 
-REPO = Path(__file__).resolve().parents[2]
 LEASE_NAMESPACE = "reload-safe"
 
 
-class ControllerProcess:
+class ControllerProcess(ProcessGroup):
     def __init__(self, *, kubeconfig: Path, work_dir: Path, identity: str, debounce: float = 1.0) -> None:
+        super().__init__(name=f"controller {identity}", log_file=work_dir / f"controller-{identity}.log")
         self.kubeconfig = kubeconfig
         self.identity = identity
         self.debounce = debounce
         self.metrics_port = free_port()
-        self.log_file = work_dir / f"controller-{identity}.log"
-        self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ControllerProcess:
         argv = [
@@ -36,8 +32,7 @@ class ControllerProcess:
             "--metrics-port", str(self.metrics_port),
             "--log-level", "debug",
         ]  # fmt: skip
-        log = self.log_file.open("ab")
-        self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO)
+        self.spawn(argv)
         return self
 
     def metrics(self) -> str:
@@ -60,23 +55,6 @@ class ControllerProcess:
                     return
             except OSError:
                 pass
-            self._check_alive()
+            self.check_alive()
             time.sleep(0.2)
-        raise AssertionError(f"{self.identity} never led:\n{self.log()[-3000:]}")
-
-    def _check_alive(self) -> None:
-        if self.process is not None and self.process.poll() is not None:
-            raise AssertionError(f"{self.identity} exited {self.process.returncode}:\n{self.log()[-3000:]}")
-
-    def log(self) -> str:
-        return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
-
-    def stop(self, *, kill: bool = False) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGKILL if kill else signal.SIGTERM)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=5)
+        raise AssertionError(f"{self.identity} never led:\n{self.log_tail()}")

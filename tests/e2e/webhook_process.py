@@ -7,7 +7,6 @@ import base64
 import http.client
 import json
 import os
-import signal
 import socket
 import ssl
 import subprocess
@@ -18,16 +17,16 @@ from typing import Any
 
 import yaml
 
+from tests.e2e.process import REPO, ProcessGroup
 from tests.envtest import free_port
 from webhook.certs.dev import ensure_dev_certificates
 
-REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "reload-safe"
 RELEASE = "reload-safe"
 RELEASE_NAMESPACE = "reload-safe"
 
 
-class WebhookServer:
+class WebhookServer(ProcessGroup):
     """`reload-safe serve --source cluster` against the given kubeconfig."""
 
     def __init__(
@@ -45,6 +44,7 @@ class WebhookServer:
         tls_name: str = "127.0.0.1",
     ) -> None:
         """Development certificates for 127.0.0.1 unless a certificate is given."""
+        super().__init__(name="reload-safe serve", log_file=work_dir / "serve.log")
         self.kubeconfig = kubeconfig
         self.work_dir = work_dir
         self.port = port or free_port()
@@ -54,13 +54,11 @@ class WebhookServer:
             dev = ensure_dev_certificates(work_dir / "certs")
             self.cert_file, self.key_file, self.ca_file = dev.cert_file, dev.key_file, dev.ca_file
         self.audit_file = work_dir / "audit.jsonl"
-        self.log_file = work_dir / "serve.log"
         self.default_policy = default_policy
         self.own_namespace = own_namespace
         self.tls_name = tls_name
         """The name the client verifies the serving certificate for (SNI and hostname check)."""
         self.extra_args = extra_args
-        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -94,8 +92,7 @@ class WebhookServer:
             str(self.audit_file),
             *self.extra_args,
         ]
-        log = self.log_file.open("ab")
-        self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO)
+        self.spawn(argv)
         try:
             self.wait_ready(timeout=timeout)
         except BaseException:
@@ -118,8 +115,7 @@ class WebhookServer:
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"reload-safe serve exited {self.process.returncode}:\n{self.log_tail()}")
+            self.check_alive()
             try:
                 status, body = self.get("/readyz")
                 if status == 200:
@@ -129,21 +125,6 @@ class WebhookServer:
                 last = str(error)
             time.sleep(0.2)
         raise RuntimeError(f"reload-safe serve not ready after {timeout}s ({last}):\n{self.log_tail()}")
-
-    def log_tail(self, lines: int = 40) -> str:
-        if not self.log_file.exists():
-            return ""
-        return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
 
     def audit_records(self) -> list[dict[str, Any]]:
         if not self.audit_file.exists():
