@@ -7,11 +7,11 @@ is not (a malformed object is still judged as far as it can be read, and answere
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
+from webhook.policy.jsontext import compact_json
 from webhook.policy.model import JSONPatch
 
 API_VERSION: Final = "admission.k8s.io/v1"
@@ -100,9 +100,7 @@ def encode_response(response: AdmissionResponse) -> dict[str, Any]:
         }
     if response.patch:
         body["patchType"] = "JSONPatch"
-        body["patch"] = base64.b64encode(json.dumps(response.patch, separators=(",", ":")).encode("utf-8")).decode(
-            "ascii"
-        )
+        body["patch"] = base64.b64encode(compact_json(response.patch)).decode("ascii")
     if response.warnings:
         body["warnings"] = list(response.warnings)
     if response.audit_annotations:

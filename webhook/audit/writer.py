@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import logging
 import os
 import select
@@ -33,6 +32,8 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
+
+from webhook.policy.jsontext import compact_json
 
 STDOUT: Final = "-"
 FILE_MODE: Final = 0o640
@@ -63,7 +64,7 @@ class AuditWriter:
 
     def write(self, record: Mapping[str, Any]) -> bool:
         """Append one line; True when it was written. Never raises for an I/O failure."""
-        line = (json.dumps(record, separators=(",", ":"), ensure_ascii=True, default=str) + "\n").encode()
+        line = compact_json(record, default=str) + b"\n"
         try:
             with self._lock, self._across_processes(len(line)):
                 if self._dangling:

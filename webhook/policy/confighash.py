@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 from collections.abc import Iterable, Iterator
 
+from webhook.policy.jsontext import compact_json
 from webhook.policy.model import ConfigMapContent, ConfigMaps, Reference, RefType
 
 Entry = tuple[str, str, str, str | None]
@@ -31,8 +31,7 @@ def consumed_entries(references: Iterable[Reference], configmaps: ConfigMaps) ->
 
 def config_hash(entries: list[Entry]) -> str:
     """`sha256:` + hex digest of the entries serialised as compact ASCII JSON."""
-    payload = json.dumps(entries, separators=(",", ":"), ensure_ascii=True)
-    return "sha256:" + hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    return "sha256:" + hashlib.sha256(compact_json(entries)).hexdigest()
 
 
 def _entries_of(reference: Reference, content: ConfigMapContent) -> Iterator[Entry]:

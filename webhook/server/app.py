@@ -8,7 +8,6 @@ other failure with a JSON 500, so the API server always gets a parseable answer.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Final
@@ -17,6 +16,7 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from webhook.admission import WebhookKind
+from webhook.policy.jsontext import compact_json
 from webhook.server import metrics
 from webhook.server.body import BodyRejected, check_headers, read_body
 from webhook.server.readiness import Readiness
@@ -101,7 +101,7 @@ def _endpoint_label(path: str) -> str:
 
 def _json(answer: Answer) -> Response:
     response = Response(
-        json.dumps(answer.body, separators=(",", ":")),
+        compact_json(answer.body),
         status=answer.status,
         content_type="application/json",
     )
