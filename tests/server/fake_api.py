@@ -1,6 +1,7 @@
 """A recorded-stream fake of the `ListWatch` interface the caches use.
 
-A script is a list of steps replayed in order: `List(...)` answers one `list()` call,
+A script is a list of steps replayed in order: `List(...)` answers one `list()` call (one
+recorded page, or several `pages`, an exception among them failing the list there),
 `Watch(...)` one `watch()` call, yielding the recorded events and raising any exception placed
 among them (a dropped connection), or raising at once (HTTP 410 as `WatchExpired`). When the
 script runs out, the fake stops the cache, so `cache.run()` returns in the test's thread.
@@ -31,6 +32,8 @@ def recorded_events(name: str) -> list[Mapping[str, Any]]:
 @dataclass
 class List:
     result: Listing | Exception
+    more: Sequence[Listing | Exception] = ()
+    """Further pages, after `result`."""
 
 
 @dataclass
@@ -44,13 +47,18 @@ class RecordedAPI:
     calls: list[tuple[str, str | None]] = field(default_factory=list)
     cache: WatchCache[Any] | None = None
 
-    def list(self) -> Listing:
+    def list(self) -> Iterator[Listing]:
         self.calls.append(("list", None))
         step = self._next(List)
         assert isinstance(step, List)
         if isinstance(step.result, Exception):
             raise step.result
-        return step.result
+        for index, page in enumerate((step.result, *step.more)):
+            if isinstance(page, Exception):
+                raise page
+            if index:
+                self.calls.append(("page", str(index)))
+            yield page
 
     def watch(self, *, resource_version: str) -> Iterator[Mapping[str, Any]]:
         self.calls.append(("watch", resource_version))

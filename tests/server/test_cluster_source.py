@@ -124,3 +124,32 @@ def test_namespace_miss_reads_once_then_falls_back_to_the_default(namespace_cach
     assert getter.calls == [("", "brand-new"), ("", "unknown")]
     down = ClusterNamespaceModes(cache=namespace_cache, getter=FakeGetter(error=OSError("down")), default=Mode.AUDIT)
     assert down.mode(namespace="unknown").mode is Mode.AUDIT
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        ConfigMapContent(name="empty"),
+        ConfigMapContent(name="plain", data={"b": "2", "a": "1", "": "", "ünïcode": "värde ✓\n" * 50}),
+        ConfigMapContent(
+            name="all", data={"k": "v"}, binary_data={"ca.der": b"\x00\xff\x30"}, immutable=True, reloader_match=True
+        ),
+    ],
+)
+def test_a_configmap_packs_into_one_blob_and_unpacks_equal(content: ConfigMapContent) -> None:
+    blob = configmap_from_api.pack(content)
+    assert isinstance(blob, bytes)
+    again = configmap_from_api.unpack(blob)
+    assert again == content
+    assert list(again.data) == list(content.data)  # key order as the API server sent it
+    assert configmap_from_api.pack(again) == blob
+
+
+def test_a_cache_hit_is_the_content_the_api_server_sent(configmap_cache: WatchCache[ConfigMapContent]) -> None:
+    listed = {
+        (item["metadata"]["namespace"], item["metadata"]["name"]): configmap_from_api(item)
+        for item in recorded_list("configmaps-list.json").items
+    }
+    reader = ClusterConfigMaps(cache=configmap_cache, getter=FakeGetter(error=AssertionError("no GET on a hit")))
+    for (namespace, name), content in listed.items():
+        assert reader.get(namespace=namespace, name=name) == content

@@ -49,8 +49,12 @@ def test_list_follows_continue_tokens() -> None:
         return FakeResponse(json.dumps(pages[len(calls) - 1]).encode())
 
     listing = KubeListWatch(call=call).list()
-    assert [item["metadata"]["name"] for item in listing.items] == ["a", "b"]
-    assert listing.resource_version == "5"
+    first = next(listing)
+    assert [item["metadata"]["name"] for item in first.items] == ["a"]
+    assert len(calls) == 1  # the next page is asked for only once this one is done with
+    rest = list(listing)
+    assert [item["metadata"]["name"] for page in rest for item in page.items] == ["b"]
+    assert [page.resource_version for page in (first, *rest)] == ["5", "5"]
     assert [c["_continue"] for c in calls] == [None, "t1"]
     assert all(c["_preload_content"] is False and c["limit"] == 500 for c in calls)
 
@@ -61,8 +65,10 @@ def test_expired_continue_token_restarts_the_list() -> None:
             raise api_error(410)
         return FakeResponse(b'{"metadata": {"continue": "t1"}, "items": []}')
 
+    pages = KubeListWatch(call=call).list()
+    assert next(pages).items == []
     with pytest.raises(WatchExpired):
-        KubeListWatch(call=call).list()
+        next(pages)
 
 
 @pytest.mark.parametrize("chunk", [1, 7, 64, 100_000])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 from tests.server.fake_api import (
@@ -15,7 +17,7 @@ from tests.server.fake_api import (
 )
 from webhook.policy import ConfigMapContent
 from webhook.sources.cluster import configmap_from_api
-from webhook.sources.watch import Backoff, WatchCache, WatchExpired
+from webhook.sources.watch import Backoff, Listing, WatchCache, WatchExpired, release_memory
 
 EVENTS = recorded_events("configmaps-watch.jsonl")
 ADDED, MODIFIED, BOOKMARK, DELETED, BROKEN, GONE = EVENTS
@@ -192,3 +194,92 @@ def test_backoff_grows_with_jitter_and_resets() -> None:
 
 def _keys(cache: WatchCache[Any]) -> list[tuple[str, str]]:
     return sorted(cache._items)
+
+
+def _pages(listing: Listing, size: int) -> List:
+    """One recorded list, served `size` objects per page."""
+    pages = [
+        Listing(items=listing.items[start : start + size], resource_version=listing.resource_version)
+        for start in range(0, len(listing.items), size)
+    ]
+    return List(pages[0], more=pages[1:])
+
+
+def test_a_paged_list_converts_each_page_before_reading_the_next() -> None:
+    api = RecordedAPI([_pages(recorded_list("configmaps-list.json"), 2)])
+
+    def convert(obj: Mapping[str, Any]) -> ConfigMapContent:
+        api.calls.append(("convert", obj["metadata"]["name"]))
+        return configmap_from_api(obj)
+
+    cache: WatchCache[ConfigMapContent] = WatchCache(name="configmaps", source=api, convert=convert)
+    api.cache = cache
+    cache.run()
+    assert api.calls[:8] == [
+        ("list", None),
+        ("convert", "env-config"),
+        ("convert", "old-config"),
+        ("page", "1"),
+        ("convert", "certs-bundle"),
+        ("convert", "matched"),
+        ("page", "2"),
+        ("convert", "kube-root-ca.crt"),
+    ]
+    assert len(cache) == 5
+    assert cache.resource_version == "1000"
+
+
+def test_a_list_that_fails_midway_keeps_the_previous_store() -> None:
+    relist = _pages(recorded_list("configmaps-relist.json"), 1)
+    failing = List(relist.result, more=[relist.more[0], ConnectionResetError("peer reset")])
+    observer = RecordingObserver()
+    cache, api = run([List(recorded_list("configmaps-list.json")), Watch(WatchExpired("expired")), failing], observer)
+    assert ("page", "1") in api.calls
+    assert cache.get(("shop", "env-config")) == ConfigMapContent(name="env-config", data={"log_level": "INFO"})
+    assert cache.get(("shop", "new-config")) is None  # nothing of the failed list was kept
+    assert len(cache) == 5
+    assert observer.count("relisted") == 1
+
+
+def test_configmaps_are_stored_packed_and_read_back_equal() -> None:
+    cache, _ = run([List(recorded_list("configmaps-list.json"))])
+    stored = cache._items[("shop", "certs-bundle")]
+    assert isinstance(stored, bytes)
+    assert not gc.is_tracked(stored)
+    first, second = cache.get(("shop", "certs-bundle")), cache.get(("shop", "certs-bundle"))
+    assert first == second
+    assert first is not second  # a fresh value on each lookup: no reader can change the cache
+
+
+def test_a_relist_tells_the_listener_only_what_changed() -> None:
+    heard: list[tuple[str, tuple[str, str], ConfigMapContent | None]] = []
+    same = recorded_list("configmaps-list.json")
+    changed = Listing(
+        items=[
+            {**item, "data": {"log_level": "DEBUG"}} if item["metadata"]["name"] == "env-config" else item
+            for item in same.items
+            if item["metadata"]["name"] != "old-config"
+        ],
+        resource_version="2000",
+    )
+    api = RecordedAPI([List(same), Watch(WatchExpired("expired")), List(changed)])
+    cache: WatchCache[ConfigMapContent] = WatchCache(
+        name="configmaps",
+        source=api,
+        convert=configmap_from_api,
+        backoff=Backoff(initial=0.0, maximum=0.0),
+        listener=lambda event, key, value: heard.append((event, key, value)),
+    )
+    api.cache = cache
+    cache.run()
+    assert [event for event, _, _ in heard[:5]] == ["ADDED"] * 5
+    assert all(isinstance(value, ConfigMapContent) for _, _, value in heard[:5])
+    assert heard[5:] == [
+        ("MODIFIED", ("shop", "env-config"), ConfigMapContent(name="env-config", data={"log_level": "DEBUG"})),
+        ("DELETED", ("shop", "old-config"), None),
+    ]
+
+
+def test_release_memory_never_raises() -> None:
+    release_memory()
+    release_memory()

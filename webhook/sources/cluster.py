@@ -12,14 +12,23 @@ label. Requests read the caches and never wait on the API server, except on a ca
 
 Direct reads are not put into the cache: the watch stays the only writer, so a GET answered
 just before a DELETE event can never leave a ghost entry behind.
+
+The ConfigMap cache holds tens of thousands of values in every worker, so `configmap_from_api`
+is a `watch.Packer`: each cached ConfigMap is kept as ONE `bytes` blob (`marshal` of its
+fields: values as UTF-8, binaryData as raw bytes) rather than a dataclass, two dicts and a
+string object per key. A blob costs its length plus 33 bytes, is immutable and is never scanned
+by the garbage collector; each lookup unpacks a fresh `ConfigMapContent` (about 2 µs for
+4 KiB in four keys). The blobs never leave the process, so marshal's
+version-specific format is no concern, and only blobs this module made are ever unpacked.
 """
 
 from __future__ import annotations
 
 import logging
+import marshal
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from webhook.manifests.configmaps import configmap_content
 from webhook.policy.model import ABSENT, POLICY_LABEL, UNREADABLE, ConfigMapContent, ConfigMapState, Mode
@@ -46,9 +55,26 @@ class NamespaceLabel:
     policy: str | None
 
 
-def configmap_from_api(obj: Mapping[str, Any]) -> ConfigMapContent:
-    """What the policy needs of a ConfigMap, decoded once (binaryData to bytes)."""
-    return configmap_content(obj)[1]
+class ConfigMapConverter:
+    """`configmap_from_api`: a `watch.Packer` of `ConfigMapContent` into one `bytes` blob."""
+
+    def __call__(self, obj: Mapping[str, Any], /) -> ConfigMapContent:
+        """What the policy needs of a ConfigMap, decoded once (binaryData to bytes)."""
+        return configmap_content(obj)[1]
+
+    def pack(self, value: ConfigMapContent, /) -> bytes:
+        return marshal.dumps(
+            (value.name, dict(value.data), dict(value.binary_data), value.immutable, value.reloader_match)
+        )
+
+    def unpack(self, stored: bytes, /) -> ConfigMapContent:
+        name, data, binary_data, immutable, reloader_match = marshal.loads(stored)
+        return ConfigMapContent(
+            name=name, data=data, binary_data=binary_data, immutable=immutable, reloader_match=reloader_match
+        )
+
+
+configmap_from_api: Final = ConfigMapConverter()
 
 
 def namespace_from_api(obj: Mapping[str, Any]) -> NamespaceLabel:

@@ -4,7 +4,8 @@ The official client's model objects cost far more CPU and memory than the JSON t
 from, and the cache keeps a small part of each object anyway, so every call here asks for
 the undecoded response (`_preload_content=False`) and parses it with `json`:
 
-- `KubeListWatch` pages through a list (500 per page) and streams a watch line by line, with
+- `KubeListWatch` pages through a list (500 per page), yielding each page as soon as it is
+  parsed and dropping it before the next is read, and streams a watch line by line, with
   bookmarks; HTTP 410 becomes `WatchExpired` so the cache lists again;
 - `KubeGetter` reads one object with a short timeout and no retries (a request is waiting),
   404 meaning "does not exist". Inside `budget.read_budget(...)` (the server opens one per
@@ -79,8 +80,7 @@ class KubeListWatch:
             with contextlib.suppress(Exception):
                 response.shutdown()  # wakes the thread blocked reading the stream
 
-    def list(self) -> Listing:
-        items: list[Mapping[str, Any]] = []
+    def list(self) -> Iterator[Listing]:
         token: str | None = None
         while True:
             try:
@@ -92,11 +92,18 @@ class KubeListWatch:
                     raise WatchExpired("list continue token expired") from error
                 raise
             body = _json(response)
-            items.extend(i for i in body.get("items") or () if isinstance(i, Mapping))
+            del response  # its buffer holds the page's bytes
             metadata = body.get("metadata") or {}
             token = metadata.get("continue") or None
+            page = Listing(
+                items=[i for i in body.get("items") or () if isinstance(i, Mapping)],
+                resource_version=str(metadata.get("resourceVersion") or ""),
+            )
+            del body, metadata
+            yield page
+            del page  # converted by the caller: not alive while the next page is read
             if token is None:
-                return Listing(items=items, resource_version=str(metadata.get("resourceVersion") or ""))
+                return
 
     def watch(self, *, resource_version: str) -> Iterator[Mapping[str, Any]]:
         # Spread reconnections of many workers over time, as client-go does.

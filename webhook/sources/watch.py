@@ -3,7 +3,7 @@
 Requests must never wait on the API server, so each worker keeps the objects it needs in
 memory and keeps them current:
 
-1. **list** everything (paged by the client) and remember the list's resourceVersion;
+1. **list** everything, page by page, and remember the list's resourceVersion;
 2. **watch** from that resourceVersion with bookmarks, applying ADDED / MODIFIED / DELETED and
    moving the resourceVersion forward on every event and BOOKMARK;
 3. when the watch ends (the server closes it every few minutes), watch again from the last
@@ -11,9 +11,17 @@ memory and keeps them current:
    disconnection), list again; on any other failure, wait with exponential backoff and jitter,
    then watch again from where it was (a stale version then gets its 410 and a relist).
 
-Only a converted value (`convert`) is stored per object, never the whole object. The map is
-replaced whole on a relist and updated key by key from the watch, by one thread; readers do
-plain dict lookups, which are atomic under the GIL, so a read never blocks.
+Only a converted value (`convert`) is stored per object, never the whole object, and each page
+of a list is converted before the next one is read: the raw objects of a whole list (with their
+`managedFields`, several times the size of what is kept) are never alive at once. A converter
+that is also a `Packer` says how to keep its values smaller: the cache then stores
+`convert.pack(value)` (e.g. one immutable `bytes`, which the garbage collector never scans)
+and `get` returns `convert.unpack(stored)`, a fresh value each time. After a list, the memory
+the raw pages took is handed back to the operating system where the C library can
+(`release_memory`).
+
+The map is replaced whole on a relist and updated key by key from the watch, by one thread;
+readers do plain dict lookups, which are atomic under the GIL, so a read never blocks.
 
 The cache speaks to the API server through `ListWatch` only, which is what the tests fake with
 recorded streams.
@@ -21,12 +29,15 @@ recorded streams.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import logging
 import random
+import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Generic, Protocol, TypeVar
+from typing import Any, Final, Generic, Protocol, TypeVar, cast, runtime_checkable
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +45,15 @@ Key = tuple[str, str]
 """(namespace, name); namespace is "" for cluster-scoped objects."""
 V = TypeVar("V")
 V_contra = TypeVar("V_contra", contravariant=True)
+S = TypeVar("S")
 
 HTTP_GONE: Final = 410
 
 
 @dataclass(frozen=True, slots=True)
 class Listing:
+    """One page of a list: its objects, and the resourceVersion the list is at."""
+
     items: list[Mapping[str, Any]]
     resource_version: str
 
@@ -51,8 +65,12 @@ class WatchExpired(Exception):
 class ListWatch(Protocol):
     """The two calls the cache makes, with raw JSON objects in and out."""
 
-    def list(self) -> Listing:
-        """Every object (all pages) and the list's resourceVersion."""
+    def list(self) -> Iterator[Listing]:
+        """Every object, one page at a time; the last page's resourceVersion is the list's.
+
+        The cache converts each page before asking for the next, so an implementation should
+        hold no reference to a page it has yielded. Raises `WatchExpired` when a continue
+        token expires (the cache then lists again from the start)."""
         ...
 
     def watch(self, *, resource_version: str) -> Iterator[Mapping[str, Any]]:
@@ -108,6 +126,21 @@ class Backoff:
         self._attempt = 0
 
 
+@runtime_checkable
+class Packer(Protocol[V, S]):
+    """A `convert` function that also says how its values are kept in the cache."""
+
+    def __call__(self, obj: Mapping[str, Any], /) -> V: ...
+
+    def pack(self, value: V, /) -> S:
+        """The stored form of `value`, from which `unpack` gives back an equal value."""
+        ...
+
+    def unpack(self, stored: S, /) -> V:
+        """A value equal to the one packed (a new one on each call)."""
+        ...
+
+
 class Listener(Protocol[V_contra]):
     """Told of every change to a cache's store, from the cache's thread (keep it quick)."""
 
@@ -131,9 +164,11 @@ class WatchCache(Generic[V]):
         self._listener = listener
         self._source = source
         self._convert = convert
+        self._packer: Packer[V, Any] | None = convert if isinstance(convert, Packer) else None
         self._observer = observer or NoObserver()
         self._backoff = backoff or Backoff()
-        self._items: dict[Key, V] = {}
+        self._items: dict[Key, Any] = {}
+        """Values as stored: packed when `convert` is a `Packer`."""
         self._synced = threading.Event()
         self._connected = False
         self._stop = threading.Event()
@@ -155,7 +190,10 @@ class WatchCache(Generic[V]):
         return self._synced.wait(timeout)
 
     def get(self, key: Key) -> V | None:
-        return self._items.get(key)
+        stored = self._items.get(key)
+        if stored is None or self._packer is None:
+            return cast("V | None", stored)
+        return self._packer.unpack(stored)
 
     def __len__(self) -> int:
         return len(self._items)
@@ -202,18 +240,19 @@ class WatchCache(Generic[V]):
                 self._stop.wait(delay)
 
     def _relist(self) -> None:
-        listing = self._source.list()
-        items: dict[Key, V] = {}
-        for obj in listing.items:
-            key = object_key(obj)
-            value = self._converted(obj, key)
-            if key is not None and value is not None:
-                items[key] = value
+        items: dict[Key, Any] = {}
+        version = ""
+        for page in self._source.list():
+            self._add_page(page.items, items)
+            version = page.resource_version
+            del page  # no raw object outlives its page
         previous, self._items = self._items, items
-        self.resource_version = listing.resource_version
+        self.resource_version = version
         self._connected = True
         if self._listener is not None:
             self._announce_relist(previous, items)
+        del previous
+        release_memory()
         self._backoff.reset()
         self._observer.relisted(cache=self.name)
         self._observer.size(cache=self.name, objects=len(items))
@@ -221,6 +260,13 @@ class WatchCache(Generic[V]):
             self._synced.set()
             self._observer.synced(cache=self.name, synced=True)
             log.info("%s cache synced: %d objects", self.name, len(items))
+
+    def _add_page(self, objects: list[Mapping[str, Any]], items: dict[Key, Any]) -> None:
+        for obj in objects:
+            key = object_key(obj)
+            value = self._converted(obj, key)
+            if key is not None and value is not None:
+                items[key] = self._pack(value)
 
     def _watch(self) -> None:
         assert self.resource_version is not None
@@ -253,7 +299,7 @@ class WatchCache(Generic[V]):
             if value is None:
                 self._forget(key)
             else:
-                self._items[key] = value
+                self._items[key] = self._pack(value)
                 self._announce(str(kind), key, value)
             self._observer.size(cache=self.name, objects=len(self._items))
         elif kind == "DELETED" and key is not None:
@@ -261,6 +307,12 @@ class WatchCache(Generic[V]):
             self._observer.size(cache=self.name, objects=len(self._items))
         if version:
             self.resource_version = version
+
+    def _pack(self, value: V) -> Any:
+        return value if self._packer is None else self._packer.pack(value)
+
+    def _unpack(self, stored: Any) -> V:
+        return cast("V", stored) if self._packer is None else self._packer.unpack(stored)
 
     def _forget(self, key: Key) -> None:
         if self._items.pop(key, None) is not None:
@@ -274,14 +326,16 @@ class WatchCache(Generic[V]):
         except Exception:
             log.exception("%s listener failed on %s %s", self.name, event, key)
 
-    def _announce_relist(self, previous: Mapping[Key, V], current: Mapping[Key, V]) -> None:
+    def _announce_relist(self, previous: Mapping[Key, Any], current: Mapping[Key, Any]) -> None:
         """A relist replaces the store whole: tell the listener what changed, as a watch would."""
-        for key, value in current.items():
+        for key, stored in current.items():
             old = previous.get(key)
             if old is None:
-                self._announce("ADDED", key, value)
-            elif old != value:
-                self._announce("MODIFIED", key, value)
+                self._announce("ADDED", key, self._unpack(stored))
+            elif old != stored:
+                value = self._unpack(stored)
+                if self._packer is None or self._unpack(old) != value:
+                    self._announce("MODIFIED", key, value)
         for key in previous.keys() - current.keys():
             self._announce("DELETED", key, None)
 
@@ -308,6 +362,40 @@ def object_key(obj: Mapping[str, Any]) -> Key | None:
         return None
     namespace = metadata.get("namespace")
     return (namespace if isinstance(namespace, str) else "", name)
+
+
+def release_memory() -> None:
+    """Hand memory freed by a list back to the operating system, where that is possible.
+
+    A list parses pages of raw objects that are freed (by reference counting: parsed JSON has
+    no cycles, so no `gc.collect()` is needed) once converted; the C allocator keeps much of
+    that freed memory in the process (the watch thread's own malloc arena), where only this
+    process could reuse it. glibc's `malloc_trim(0)` returns the free pages of every arena; it
+    runs without the GIL (ctypes releases it), so request threads go on meanwhile. Elsewhere
+    (musl, macOS) this does nothing. Never raises.
+    """
+    trim = _malloc_trim()
+    if trim is None:
+        return
+    try:
+        trim(0)
+    except Exception as error:  # pragma: no cover - a C library that misbehaves
+        log.debug("malloc_trim failed: %s", type(error).__name__)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's `malloc_trim`, or None where there is none (the process's own symbols: no
+    `find_library`, which would start `ldconfig`)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        function: Any = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_size_t]
+    function.restype = ctypes.c_int
+    return cast("Callable[[int], int]", function)
 
 
 def _resource_version(obj: Mapping[str, Any]) -> str | None:
