@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import queue
+import threading
+import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +13,7 @@ import pytest
 
 from tests.server.fake_api import List, RecordedAPI, RecordingObserver, Watch, recorded_events, recorded_list
 from webhook.policy import ABSENT, UNREADABLE, ConfigMapContent, Mode
+from webhook.sources import watch
 from webhook.sources.cluster import (
     ClusterConfigMaps,
     ClusterNamespaceModes,
@@ -89,6 +93,91 @@ def test_miss_with_404_is_absent(configmap_cache: WatchCache[ConfigMapContent]) 
     assert reader.get(namespace="shop", name="nope") is ABSENT
     assert getter.calls == [("shop", "nope")]
     assert observer.events == [("direct_read", "absent")]
+
+
+def _late(resource_version: str) -> dict[str, Any]:
+    return {**LATE, "metadata": {**LATE["metadata"], "resourceVersion": resource_version}}
+
+
+def _eventually(condition: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.005)
+
+
+def test_a_404_is_remembered_until_the_watch_adds_the_configmap() -> None:
+    events: queue.Queue[Mapping[str, Any] | None] = queue.Queue()
+
+    def stream() -> Iterator[Mapping[str, Any]]:
+        while (event := events.get()) is not None:
+            yield event
+
+    # A live stream: its events arrive while the reviews run.
+    api = RecordedAPI([List(recorded_list("configmaps-list.json")), Watch(stream())])  # type: ignore[arg-type]
+    cache: WatchCache[ConfigMapContent] = WatchCache(
+        name="test", source=api, convert=configmap_from_api, backoff=Backoff(initial=0.0, maximum=0.0)
+    )
+    api.cache = cache
+    thread = threading.Thread(target=cache.run, daemon=True)
+    thread.start()
+    getter = FakeGetter()
+    reader = ClusterConfigMaps(cache=cache, getter=getter)
+    try:
+        assert cache.wait_synced(5)
+        assert reader.get(namespace="shop", name="late") is ABSENT
+        assert reader.get(namespace="shop", name="late") is ABSENT
+        assert getter.calls == [("shop", "late")]  # the second review did not ask again
+
+        events.put({"type": "ADDED", "object": _late("900")})
+        _eventually(lambda: cache.get(("shop", "late")) is not None)
+        assert reader.get(namespace="shop", name="late") == ConfigMapContent(name="late", data={"k": "v"})
+
+        events.put({"type": "DELETED", "object": _late("901")})
+        _eventually(lambda: cache.get(("shop", "late")) is None)
+        assert reader.get(namespace="shop", name="late") is ABSENT
+        assert getter.calls == [("shop", "late"), ("shop", "late")]  # the ADDED event ended the mark
+    finally:
+        events.put(None)
+        cache.stop()
+        thread.join(5)
+
+
+def test_a_disconnected_cache_asks_again_on_every_miss() -> None:
+    cache = synced_cache(
+        configmap_from_api, [List(recorded_list("configmaps-list.json")), Watch(ConnectionError("reset"))]
+    )
+    assert cache.synced
+    assert not cache.connected
+    getter = FakeGetter()
+    reader = ClusterConfigMaps(cache=cache, getter=getter)
+    assert reader.get(namespace="shop", name="nope") is ABSENT
+    assert reader.get(namespace="shop", name="nope") is ABSENT
+    assert getter.calls == [("shop", "nope"), ("shop", "nope")]  # the watch may be missing the ADDED event
+
+
+def test_an_unreadable_answer_is_never_remembered(configmap_cache: WatchCache[ConfigMapContent]) -> None:
+    getter = FakeGetter(error=TimeoutError("read timed out after 1s"))
+    reader = ClusterConfigMaps(cache=configmap_cache, getter=getter)
+    assert reader.get(namespace="shop", name="nope") is UNREADABLE
+    getter.error = None
+    getter.objects = {("shop", "nope"): {**LATE, "metadata": {"name": "nope", "namespace": "shop"}}}
+    assert reader.get(namespace="shop", name="nope") == ConfigMapContent(name="nope", data={"k": "v"})
+
+
+def test_absent_marks_are_bounded_oldest_first(
+    configmap_cache: WatchCache[ConfigMapContent], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(watch, "MAX_KNOWN_ABSENT", 2)
+    for name in ("a", "b", "c"):
+        configmap_cache.remember_absent(("shop", name))
+    assert [configmap_cache.known_absent(("shop", name)) for name in ("a", "b", "c")] == [False, True, True]
+
+
+def test_a_key_in_the_store_is_never_marked_absent(configmap_cache: WatchCache[ConfigMapContent]) -> None:
+    configmap_cache.remember_absent(("shop", "env-config"))  # a GET that raced the ADDED event
+    assert not configmap_cache.known_absent(("shop", "env-config"))
+    assert configmap_cache.get(("shop", "env-config")) is not None
 
 
 def test_miss_with_api_unreachable_is_unreadable(configmap_cache: WatchCache[ConfigMapContent]) -> None:

@@ -48,6 +48,8 @@ V_contra = TypeVar("V_contra", contravariant=True)
 S = TypeVar("S")
 
 HTTP_GONE: Final = 410
+MAX_KNOWN_ABSENT: Final = 10_000
+"""Keys remembered as absent (`remember_absent`) per cache; the oldest goes first."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +171,9 @@ class WatchCache(Generic[V]):
         self._backoff = backoff or Backoff()
         self._items: dict[Key, Any] = {}
         """Values as stored: packed when `convert` is a `Packer`."""
+        self._absent: dict[Key, None] = {}
+        """Keys a direct read found missing, until the watch adds them (`remember_absent`)."""
+        self._absent_lock = threading.Lock()
         self._synced = threading.Event()
         self._connected = False
         self._stop = threading.Event()
@@ -197,6 +202,33 @@ class WatchCache(Generic[V]):
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def remember_absent(self, key: Key) -> None:
+        """A reader's direct read (a GET, which the API server answers from etcd, not from a
+        cache) found `key` missing: remember that until the watch adds it or the cache lists
+        again, so a reference to a ConfigMap that does not exist costs one GET, not one per
+        review. Such an answer is then exactly as current as the cache's answers for objects
+        it holds: an object created after the GET reaches the cache by the same watch event
+        that ends the mark. A mark set after that event already landed (a GET that raced the
+        create) is harmless: a key in the store is answered from the store, marks are only
+        read for keys the store lacks. At most `MAX_KNOWN_ABSENT` marks, oldest dropped first.
+        """
+        with self._absent_lock:
+            if key in self._items:
+                return
+            if len(self._absent) >= MAX_KNOWN_ABSENT:
+                del self._absent[next(iter(self._absent))]
+            self._absent[key] = None
+
+    def known_absent(self, key: Key) -> bool:
+        """`key` was found missing and the watch has not added it since. Never while the cache
+        is disconnected: its watch could be missing the event, so a reader asks again."""
+        return self._connected and key in self._absent
+
+    def _unmark_absent(self, key: Key) -> None:
+        if key in self._absent:
+            with self._absent_lock:
+                self._absent.pop(key, None)
 
     def start(self) -> None:
         """Run in a daemon thread. Call only after fork (in a gunicorn worker), never before."""
@@ -247,6 +279,8 @@ class WatchCache(Generic[V]):
             version = page.resource_version
             del page  # no raw object outlives its page
         previous, self._items = self._items, items
+        with self._absent_lock:
+            self._absent = {}  # the list is the truth now; marks start over
         self.resource_version = version
         self._connected = True
         if self._listener is not None:
@@ -300,6 +334,7 @@ class WatchCache(Generic[V]):
                 self._forget(key)
             else:
                 self._items[key] = self._pack(value)
+                self._unmark_absent(key)
                 self._announce(str(kind), key, value)
             self._observer.size(cache=self.name, objects=len(self._items))
         elif kind == "DELETED" and key is not None:
