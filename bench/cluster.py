@@ -7,18 +7,24 @@ lists them into each worker's cache and reports ready. Its /metrics must show ev
 ConfigMap cached before the resident set of the master and of each worker is read from
 /proc (after a short settle, and again after the end-to-end load).
 
-**End-to-end.** Deployments are created one at a time through the API server, in blocks:
-a block with no webhook registered, then a block with the chart's Mutating and Validating
-WebhookConfigurations registered (`render_webhook_configurations` + `register`, as the e2e
-tests do), and so on, alternating, so the two conditions see the same control plane at the
-same moments. Each toggle waits until the API server has picked the change up (a dry-run
-canary is, or is no longer, warned by the webhook), then a few unmeasured creates warm the
-connections. The namespace is in `warn` mode and the Deployments refer to ConfigMaps, so
-each create is mutated (config hash) and warned: the full path, twice (mutate + validate).
+**End-to-end.** Deployments are created one at a time through the API server, in blocks that
+take turns: no webhook registered; the chart's Mutating and Validating WebhookConfigurations
+(`render_webhook_configurations` + `register`, as the e2e tests do) pointed at the **null
+webhook** (bench/nullapp.py: the same Python stack, deciding nothing); the same
+configurations pointed at reload-safe. The three conditions see the same control plane at
+the same moments. Each toggle waits until the API server has picked the change up (its
+`apiserver_admission_webhook_request_total` counter moves, or stops moving, when a dry-run
+canary is created; for reload-safe the canary must also be warned), then a few unmeasured
+creates warm the connections. The namespace is in `warn` mode and the Deployments refer to
+ConfigMaps, so each create is mutated (config hash) and warned: the full path, twice (mutate +
+validate). The null condition is the floor of any webhook on this stack: the API server's
+own cost of calling out, TLS, gunicorn, Flask and JSON.
 """
 
 from __future__ import annotations
 
+import base64
+import copy
 import http.client
 import json
 import random
@@ -26,15 +32,17 @@ import re
 import ssl
 import threading
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import procs, workloads
+from bench import procs, servers, workloads
 from tests.e2e.kube import Kube
 from tests.e2e.webhook_process import WebhookServer, register, render_webhook_configurations, unregister
-from tests.envtest import ControlPlane, new_namespace
+from tests.envtest import ControlPlane, free_port, new_namespace
+from webhook.certs.dev import ensure_dev_certificates
 
 CANARY = {
     "apiVersion": "v1",
@@ -62,7 +70,11 @@ class ClusterResults:
     create_seconds: float
     memory_synced: list[procs.Memory]
     memory_after_load: list[procs.Memory]
+    memory_one_worker: list[procs.Memory]
+    """The same cache in a server started with `--workers 1` (one copy of it)."""
     without_ms: list[float]
+    null_ms: list[float]
+    """With the null webhook registered instead (the floor of the stack)."""
     with_ms: list[float]
     warned_creates: int
     apiserver_version: str
@@ -79,30 +91,52 @@ def run(*, sizes: ClusterSizes, work_dir: Path, seed: int, log: Any) -> ClusterR
         kube = Kube(cp.api_client())
         server = WebhookServer(kubeconfig=cp.kubeconfig_path, work_dir=work_dir / "webhook")
         (work_dir / "webhook").mkdir(exist_ok=True)
+        null = _null_server(work_dir / "null")
         server.start(timeout=180)
         try:
-            cached = _cached_configmaps(server)
-            if cached < sizes.configmaps:
-                raise RuntimeError(f"only {cached} ConfigMaps cached, expected at least {sizes.configmaps}")
-            time.sleep(2.0)  # let start-up garbage settle, as a pod would before its first scrape
-            assert server.process is not None
-            synced = procs.server_memory(server.process.pid)
+            cached, synced = _synced_memory(server, expected=sizes.configmaps)
             log(f"  memory with {cached} ConfigMaps cached: {_describe(synced)}")
-            without, with_webhook, warned = _end_to_end(cp, kube, server, sizes=sizes, rng=rng, log=log)
+            null.start()
+            timings = _end_to_end(cp, kube, server, null, sizes=sizes, rng=rng, log=log)
+            assert server.process is not None
             after = procs.server_memory(server.process.pid)
             log(f"  memory after the end-to-end load: {_describe(after)}")
         finally:
+            null.stop()
             server.stop()
+        single = WebhookServer(
+            kubeconfig=cp.kubeconfig_path, work_dir=work_dir / "webhook-1", extra_args=("--workers", "1")
+        )
+        (work_dir / "webhook-1").mkdir(exist_ok=True)
+        single.start(timeout=180)
+        try:
+            _, one_worker = _synced_memory(single, expected=sizes.configmaps)
+            log(f"  memory with --workers 1: {_describe(one_worker)}")
+        finally:
+            single.stop()
         return ClusterResults(
             configmaps_cached=cached,
             create_seconds=round(create_seconds, 1),
             memory_synced=synced,
             memory_after_load=after,
-            without_ms=without,
-            with_ms=with_webhook,
-            warned_creates=warned,
+            memory_one_worker=one_worker,
+            without_ms=timings.without,
+            null_ms=timings.null,
+            with_ms=timings.ours,
+            warned_creates=timings.warned,
             apiserver_version=cp.apiserver_version(),
         )
+
+
+def _synced_memory(server: WebhookServer, *, expected: int) -> tuple[int, list[procs.Memory]]:
+    """Once /metrics shows the whole cache and start-up garbage has settled (as a pod would
+    before its first scrape): the ConfigMaps cached and the memory of each process."""
+    cached = _cached_configmaps(server)
+    if cached < expected:
+        raise RuntimeError(f"only {cached} ConfigMaps cached, expected at least {expected}")
+    time.sleep(2.0)
+    assert server.process is not None
+    return cached, procs.server_memory(server.process.pid)
 
 
 def _describe(memory: list[procs.Memory]) -> str:
@@ -166,9 +200,47 @@ def _cached_configmaps(server: WebhookServer) -> int:
     return int(float(match.group(1))) if match else 0
 
 
+@dataclass
+class _Timings:
+    without: list[float] = field(default_factory=list)
+    null: list[float] = field(default_factory=list)
+    ours: list[float] = field(default_factory=list)
+    warned: int = 0
+
+
+def _null_server(work_dir: Path) -> servers.Server:
+    work_dir.mkdir(parents=True, exist_ok=True)
+    certs = ensure_dev_certificates(work_dir / "certs")
+    return servers.null_webhook(
+        port=free_port(),
+        cert_file=certs.cert_file,
+        key_file=certs.key_file,
+        ca_file=certs.ca_file,
+        log_file=work_dir / "null.log",
+    )
+
+
+def _pointed_at(configurations: list[dict[str, Any]], server: servers.Server) -> list[dict[str, Any]]:
+    """The same webhook configurations, calling `server` (same paths) with its CA."""
+    ca_bundle = base64.b64encode(server.ca_file.read_bytes()).decode("ascii")
+    moved = copy.deepcopy(configurations)
+    for configuration in moved:
+        for hook in configuration["webhooks"]:
+            path = hook["clientConfig"]["url"].rsplit("/", 1)[1]
+            hook["clientConfig"] = {"url": f"{server.url.rstrip('/')}/{path}", "caBundle": ca_bundle}
+    return moved
+
+
 def _end_to_end(
-    cp: ControlPlane, kube: Kube, server: WebhookServer, *, sizes: ClusterSizes, rng: random.Random, log: Any
-) -> tuple[list[float], list[float], int]:
+    cp: ControlPlane,
+    kube: Kube,
+    server: WebhookServer,
+    null: servers.Server,
+    *,
+    sizes: ClusterSizes,
+    rng: random.Random,
+    log: Any,
+) -> _Timings:
     namespace = new_namespace(kube.api, prefix="bench-e2e", labels={"reload-safe.io/policy": "warn"})
     pool_size = 20
     for index in range(pool_size):
@@ -176,11 +248,14 @@ def _end_to_end(
         answer = kube.create(obj, namespace=namespace)
         if not answer.ok:
             raise RuntimeError(f"ConfigMap create answered {answer.status}: {answer.message}")
-    configurations = render_webhook_configurations(helm=cp.binary("helm"), url=server.url, ca_bundle=server.ca_bundle)
+    ours = render_webhook_configurations(helm=cp.binary("helm"), url=server.url, ca_bundle=server.ca_bundle)
+    conditions: dict[str, list[dict[str, Any]] | None] = {
+        "without": None,
+        "null": _pointed_at(ours, null),
+        "ours": ours,
+    }
     canary_namespace = new_namespace(kube.api, prefix="bench-canary")
-    without: list[float] = []
-    with_webhook: list[float] = []
-    warned = 0
+    timings = _Timings()
     counter = 0
 
     def create() -> tuple[float, bool]:
@@ -196,39 +271,56 @@ def _end_to_end(
             raise RuntimeError(f"Deployment create answered {answer.status}: {answer.message}")
         return elapsed, bool(answer.warnings)
 
-    registered = False
     blocks = max(1, sizes.e2e_creates // sizes.e2e_block)
-    for block in range(blocks * 2):
-        want = block % 2 == 1
-        if want != registered:
-            if want:
+    for _ in range(blocks):
+        for condition, configurations in conditions.items():
+            if configurations is not None:
                 register(kube.api, configurations)
-            else:
+                _wait_for_webhook(cp, kube, canary_namespace, called=True, warned=condition == "ours")
+            for _ in range(WARMUP_CREATES):
+                create()
+            target: list[float] = getattr(timings, condition)
+            for _ in range(sizes.e2e_block):
+                elapsed, was_warned = create()
+                target.append(elapsed)
+                if was_warned and condition != "ours":
+                    raise RuntimeError(f"a create was warned with {condition} registered")
+                timings.warned += was_warned
+            if configurations is not None:
                 unregister(kube.api, configurations)
-            _wait_for_webhook(kube, canary_namespace, called=want)
-            registered = want
-        for _ in range(WARMUP_CREATES):
-            create()
-        target = with_webhook if registered else without
-        for _ in range(sizes.e2e_block):
-            elapsed, was_warned = create()
-            target.append(elapsed)
-            if was_warned and not registered:
-                raise RuntimeError("a create was warned with no webhook registered")
-            warned += was_warned
-    if registered:
-        unregister(kube.api, configurations)
-    log(f"  {len(without)} creates without, {len(with_webhook)} with the webhook ({warned} warned)")
-    return without, with_webhook, warned
+                _wait_for_webhook(cp, kube, canary_namespace, called=False, warned=False)
+    log(
+        f"  {len(timings.without)} creates without a webhook, {len(timings.null)} with the null webhook, "
+        f"{len(timings.ours)} with reload-safe ({timings.warned} warned)"
+    )
+    return timings
 
 
-def _wait_for_webhook(kube: Kube, namespace: str, *, called: bool, timeout: float = 30.0) -> None:
+def _webhook_calls(cp: ControlPlane) -> float:
+    """Calls the API server has made, answered 200, to webhooks named like reload-safe's (its own
+    counter: a webhook it cannot reach, e.g. for a certificate it refuses, does not count)."""
+    context = ssl.create_default_context(cafile=str(cp.ca_file))
+    context.load_cert_chain(str(cp.client_cert_file), str(cp.client_key_file))
+    with urllib.request.urlopen(cp.url + "/metrics", context=context, timeout=10) as response:
+        text = response.read().decode()
+    pattern = (
+        r'^apiserver_admission_webhook_request_total\{[^}]*code="200"'
+        r'[^}]*name="[a-z]+\.reload-safe\.io"[^}]*\} ([0-9.e+]+)$'
+    )
+    return sum(float(value) for value in re.findall(pattern, text, re.MULTILINE))
+
+
+def _wait_for_webhook(
+    cp: ControlPlane, kube: Kube, namespace: str, *, called: bool, warned: bool, timeout: float = 30.0
+) -> None:
     """The API server applies webhook configuration changes asynchronously: dry-run a canary
-    until its answer is (or is no longer) warned by the webhook."""
+    until the webhooks are (or are no longer) called, and when `warned`, until it is warned."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        before = _webhook_calls(cp)
         answer = kube.create(CANARY, namespace=namespace, dry_run=True)
-        if bool(answer.warnings) == called:
+        was_called = _webhook_calls(cp) > before
+        if was_called == called and bool(answer.warnings) == warned:
             return
         time.sleep(0.2)
     raise RuntimeError(f"the API server did not {'start' if called else 'stop'} calling the webhook")

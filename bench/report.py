@@ -129,7 +129,7 @@ def build(
         peak = max(
             (cluster.memory_synced, cluster.memory_after_load), key=lambda snapshot: sum(m.rss_mib for m in snapshot)
         )
-        without, with_webhook = cluster.without_ms, cluster.with_ms
+        without, null_e2e, with_webhook = cluster.without_ms, cluster.null_ms, cluster.with_ms
         out |= {
             "rss_mib_10k_configmaps": _r(sum(m.rss_mib for m in peak), 1),
             "pss_mib_10k_configmaps": _r(sum(m.pss_mib for m in peak), 1),
@@ -139,13 +139,19 @@ def build(
                 "configmaps_create_s": cluster.create_seconds,
                 "after_sync": [vars(m) for m in cluster.memory_synced],
                 "after_e2e_load": [vars(m) for m in cluster.memory_after_load],
+                "one_worker": [vars(m) for m in cluster.memory_one_worker],
             },
+            "rss_mib_10k_configmaps_one_worker": _r(sum(m.rss_mib for m in cluster.memory_one_worker), 1),
+            "pss_mib_10k_configmaps_one_worker": _r(sum(m.pss_mib for m in cluster.memory_one_worker), 1),
             "e2e_added_p50_ms": _r(percentile(with_webhook, 50) - percentile(without, 50), 3),
             "e2e_added_p95_ms": _r(percentile(with_webhook, 95) - percentile(without, 95), 3),
+            "e2e_null_added_p50_ms": _r(percentile(null_e2e, 50) - percentile(without, 50), 3),
+            "e2e_null_added_p95_ms": _r(percentile(null_e2e, 95) - percentile(without, 95), 3),
             "e2e": {
                 "creates_per_condition": len(without),
                 "warned_creates": cluster.warned_creates,
                 "without_webhook_ms": {f"p{q:g}": _r(percentile(without, q), 3) for q in (50, 95, 99)},
+                "null_webhook_ms": {f"p{q:g}": _r(percentile(null_e2e, q), 3) for q in (50, 95, 99)},
                 "with_webhook_ms": {f"p{q:g}": _r(percentile(with_webhook, q), 3) for q in (50, 95, 99)},
             },
         }
@@ -201,8 +207,12 @@ def table(results: dict[str, Any]) -> str:
         row("load generator CPU / server CPU", "loadgen_cpu_per_server_cpu")
     row("RSS, 10k ConfigMaps (sum)", "rss_mib_10k_configmaps", " MiB")
     row("  PSS (sum)", "pss_mib_10k_configmaps", " MiB")
+    row("  RSS with --workers 1", "rss_mib_10k_configmaps_one_worker", " MiB")
+    row("  PSS with --workers 1", "pss_mib_10k_configmaps_one_worker", " MiB")
     row("e2e added p50", "e2e_added_p50_ms", " ms")
     row("e2e added p95", "e2e_added_p95_ms", " ms")
+    row("  null webhook e2e added p50", "e2e_null_added_p50_ms", " ms")
+    row("  null webhook e2e added p95", "e2e_null_added_p95_ms", " ms")
     row("scan workloads/s", "scan_workloads_per_s")
     width = max(len(r[0]) for r in rows) if rows else 0
     value_width = max(len(r[1]) for r in rows) if rows else 0
@@ -225,7 +235,8 @@ def plot(
     path: Path,
 ) -> bool:
     """Latency by percentile: reload-safe vs null at the fixed rate and at max throughput, and
-    Deployment creates with and without the webhook. False when matplotlib is missing."""
+    Deployment creates with reload-safe, with the null webhook and with none. False when
+    matplotlib is missing."""
     try:
         import matplotlib  # noqa: PLC0415 - a bench-only dependency
 
@@ -254,7 +265,11 @@ def plot(
         panels.append(
             (
                 "Deployment create through kube-apiserver",
-                [("webhook registered", cluster.with_ms), ("no webhook", cluster.without_ms)],
+                [
+                    ("reload-safe registered", cluster.with_ms),
+                    ("no webhook", cluster.without_ms),
+                    ("null webhook registered", cluster.null_ms),
+                ],
             )
         )
     if not panels:
@@ -262,7 +277,7 @@ def plot(
     figure, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.2), squeeze=False)
     ticks = [50.0, 90.0, 99.0, 99.9]
     for axis, (title, series) in zip(axes[0], panels, strict=True):
-        for (label, values), colour in zip(series, ("tab:blue", "tab:grey"), strict=False):
+        for (label, values), colour in zip(series, ("tab:blue", "tab:grey", "tab:orange"), strict=False):
             ordered = sorted(values)
             if not ordered:
                 continue
