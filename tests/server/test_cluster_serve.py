@@ -174,7 +174,12 @@ def test_cluster_source_end_to_end_against_recorded_responses(
         own = server.post("/validate", review("reload-safe", "c-7")).json()["response"]  # POD_NAMESPACE
         assert own["auditAnnotations"]["decision"] == "skipped"
 
-        samples = server.metrics()
+        # The gauges combine every live worker (livemin): a worker still listing (its namespace
+        # list takes NAMESPACE_LIST_DELAY too) reports 0 until it is done, so wait for it.
+        deadline = time.monotonic() + 10
+        synced = ('reload_safe_cache_synced{cache="configmaps"}', 'reload_safe_cache_synced{cache="namespaces"}')
+        while any((samples := server.metrics())[name] != 1 for name in synced) and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert samples['reload_safe_cache_synced{cache="configmaps"}'] == 1
         assert samples['reload_safe_cache_synced{cache="namespaces"}'] == 1
         assert samples['reload_safe_cache_objects{cache="configmaps"}'] == 5  # +new -old, broken skipped
