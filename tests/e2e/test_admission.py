@@ -254,6 +254,31 @@ def test_configmap_created_after_the_deployment(kube: Kube, namespace: Callable[
     assert after["metadata"]["generation"] == before["metadata"]["generation"] + 1
 
 
+def test_a_missing_configmap_is_asked_for_once_per_worker_not_once_per_review(
+    kube: Kube, namespace: Callable[..., str], webhook: WebhookServer
+) -> None:
+    """Both webhooks of every create used to GET a ConfigMap that does not exist; the 404 is
+    now remembered until the watch adds it (the test above shows the ADDED event ending it)."""
+    ns = namespace("warn")
+    before = _direct_reads(webhook, "absent")
+    hashes = set()
+    for index in range(5):
+        spec = pod_spec(container("app", envFrom=[env_from("never-created")]))
+        created = kube.create(workload("Deployment", spec, name=f"app-{index}", namespace=None), namespace=ns)
+        assert created.ok, created.message
+        hashes.add(template_annotations(created.body)[HASH_ANNOTATION])
+    reads = _direct_reads(webhook, "absent") - before
+    assert len(hashes) == 1  # the same "does not exist" hash every time
+    assert 1 <= reads <= 2  # 10 reviews; at most one GET per worker (2), not one per review
+
+
+def _direct_reads(webhook: WebhookServer, result: str) -> float:
+    status, text = webhook.get("/metrics")
+    assert status == 200
+    line = f'reload_safe_configmap_direct_reads_total{{result="{result}"}} '
+    return sum(float(row.removeprefix(line)) for row in text.splitlines() if row.startswith(line))
+
+
 def test_update_in_enforce_keeps_existing_violations_working(kube: Kube, namespace: Callable[..., str]) -> None:
     ns = namespace("warn")
     kube.apply(ENV_CONFIG, namespace=ns)
