@@ -11,66 +11,36 @@ master and its workers.
 
 from __future__ import annotations
 
-import ssl
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from bench.null_server import serve_default
 from bench.procs import children
-from tests.e2e.process import ProcessGroup
+from tests.e2e.process import TlsServer
 
 
-class Server(ProcessGroup):
+class Server(TlsServer):
     """One server process tree listening on `port` on every address (as in production)."""
 
     def __init__(self, *, name: str, argv: list[str], port: int, ca_file: Path, log_file: Path) -> None:
-        super().__init__(name=name, log_file=log_file)
+        super().__init__(name=name, log_file=log_file, port=port, ca_file=ca_file)
         self.workers = int(serve_default("workers"))
         self.argv = argv
-        self.port = port
-        self.ca_file = ca_file
-
-    @property
-    def url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
 
     def start(self, *, timeout: float = 60.0) -> Server:
-        self.spawn(self.argv)
-        try:
-            self.wait_ready(timeout=timeout)
-        except BaseException:
-            self.stop()  # never leave a half-started server behind
-            raise
+        self.serve(self.argv, timeout=timeout)
         return self
 
     def get(self, path: str) -> tuple[int, bytes]:
-        context = ssl.create_default_context(cafile=str(self.ca_file))
-        try:
-            with urllib.request.urlopen(self.url + path, context=context, timeout=5) as response:
-                return response.status, response.read()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read()
+        return self.fetch(path)
 
-    def wait_ready(self, *, timeout: float) -> None:
+    def readiness(self, status: int, body: bytes) -> str | None:
         """/readyz answers 200 and every worker has started (a load on a half-started server
         would pin its keep-alive connections to the first worker)."""
-        deadline = time.monotonic() + timeout
-        last = ""
-        while time.monotonic() < deadline:
-            self.check_alive()
-            try:
-                status, body = self.get("/readyz")
-                started = len(children(self.pid))
-                if status == 200 and started >= self.workers and self._workers_ready(started):
-                    return
-                last = f"{status} {body[:200]!r}"
-            except (OSError, ssl.SSLError) as error:
-                last = str(error)
-            time.sleep(0.2)
-        raise RuntimeError(f"{self.name} not ready after {timeout}s ({last}):\n{self.log_tail()}")
+        started = len(children(self.pid))
+        if status == 200 and started >= self.workers and self._workers_ready(started):
+            return None
+        return f"{status} {body[:200]!r}"
 
     def _workers_ready(self, started: int) -> bool:
         """Each worker says it is ready (gunicorn logs "Booting worker", then the app loads)."""

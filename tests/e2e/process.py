@@ -3,14 +3,22 @@
 The webhook server, the rollout controller and the benchmark's servers are all started this
 way: a process group, so that stopping it (SIGTERM, as the kubelet does; SIGKILL after a grace
 period) reaches a gunicorn master and its workers alike.
+
+The servers among them (the webhook server of the end-to-end tests, the benchmark's two
+servers) are a `TlsServer`: started, awaited and asked over HTTPS the same way, the certificate
+verified against the test CA as a client of the webhook would.
 """
 
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import signal
+import socket
+import ssl
 import subprocess
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
@@ -57,3 +65,81 @@ class ProcessGroup:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
+
+
+class TlsServer(ProcessGroup):
+    """A server process group answering HTTPS on 127.0.0.1:`port` with a certificate that the CA in
+    `ca_file` signed for `tls_name`, and saying on /readyz when it is ready."""
+
+    def __init__(self, *, name: str, log_file: Path, port: int, ca_file: Path, tls_name: str = "127.0.0.1") -> None:
+        super().__init__(name=name, log_file=log_file)
+        self.port = port
+        self.ca_file = ca_file
+        self.tls_name = tls_name
+        """The name the client verifies the serving certificate for (SNI and hostname check)."""
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def serve(self, argv: Sequence[str], *, timeout: float) -> None:
+        """Spawn `argv` and wait until ready; if that fails (not ready in time, the process died,
+        or an interrupt), stop the group first, so that no half-started server is left behind."""
+        self.spawn(argv)
+        try:
+            self.wait_ready(timeout=timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def fetch(self, path: str) -> tuple[int, bytes]:
+        """GET over TLS, verifying the certificate against the CA for `tls_name`; any status is
+        returned, not raised, since a not-yet-ready 503 is an answer too."""
+        context = ssl.create_default_context(cafile=str(self.ca_file))
+        connection = _NamedHTTPSConnection("127.0.0.1", self.port, tls_name=self.tls_name, context=context, timeout=5)
+        try:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            return response.status, response.read()
+        finally:
+            connection.close()
+
+    def wait_ready(self, *, timeout: float) -> None:
+        """Ask /readyz every 0.2 s until `readiness` says ready, or raise after `timeout` s.
+
+        The error carries the last answer (or connection or TLS error) and the end of the log,
+        since a server that never gets ready is only diagnosed by both; an exit of the process
+        fails at once (`check_alive`) rather than after the whole timeout.
+        """
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            self.check_alive()
+            try:
+                status, body = self.fetch("/readyz")
+                seen = self.readiness(status, body)
+                if seen is None:
+                    return
+                last = seen
+            except (OSError, ssl.SSLError) as error:
+                last = str(error)
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} not ready after {timeout}s ({last}):\n{self.log_tail()}")
+
+    def readiness(self, status: int, body: bytes) -> str | None:
+        """None when this /readyz answer means ready, else how to show it in the error."""
+        return None if status == 200 else f"{status} {body.decode()}"
+
+
+class _NamedHTTPSConnection(http.client.HTTPSConnection):
+    """Connects to an address but verifies the certificate for another name, as the API
+    server does when it calls a webhook Service."""
+
+    def __init__(self, host: str, port: int, *, tls_name: str, context: ssl.SSLContext, timeout: float) -> None:
+        super().__init__(host, port, context=context, timeout=timeout)
+        self._tls_name = tls_name
+        self._tls_context = context
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self.host, self.port), self.timeout)
+        self.sock = self._tls_context.wrap_socket(sock, server_hostname=self._tls_name)

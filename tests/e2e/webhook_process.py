@@ -4,20 +4,16 @@ and Validating WebhookConfigurations that `helm template` renders from the chart
 from __future__ import annotations
 
 import base64
-import http.client
 import json
 import os
-import socket
-import ssl
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tests.e2e.process import REPO, ProcessGroup
+from tests.e2e.process import REPO, TlsServer
 from tests.envtest import free_port
 from webhook.certs.dev import ensure_dev_certificates
 
@@ -26,7 +22,7 @@ RELEASE = "reload-safe"
 RELEASE_NAMESPACE = "reload-safe"
 
 
-class WebhookServer(ProcessGroup):
+class WebhookServer(TlsServer):
     """`reload-safe serve --source cluster` against the given kubeconfig."""
 
     def __init__(
@@ -44,25 +40,23 @@ class WebhookServer(ProcessGroup):
         tls_name: str = "127.0.0.1",
     ) -> None:
         """Development certificates for 127.0.0.1 unless a certificate is given."""
-        super().__init__(name="reload-safe serve", log_file=work_dir / "serve.log")
+        if not (cert_file and key_file and ca_file):
+            dev = ensure_dev_certificates(work_dir / "certs")
+            cert_file, key_file, ca_file = dev.cert_file, dev.key_file, dev.ca_file
+        super().__init__(
+            name="reload-safe serve",
+            log_file=work_dir / "serve.log",
+            port=port or free_port(),
+            ca_file=ca_file,
+            tls_name=tls_name,
+        )
         self.kubeconfig = kubeconfig
         self.work_dir = work_dir
-        self.port = port or free_port()
-        if cert_file and key_file and ca_file:
-            self.cert_file, self.key_file, self.ca_file = cert_file, key_file, ca_file
-        else:
-            dev = ensure_dev_certificates(work_dir / "certs")
-            self.cert_file, self.key_file, self.ca_file = dev.cert_file, dev.key_file, dev.ca_file
+        self.cert_file, self.key_file = cert_file, key_file
         self.audit_file = work_dir / "audit.jsonl"
         self.default_policy = default_policy
         self.own_namespace = own_namespace
-        self.tls_name = tls_name
-        """The name the client verifies the serving certificate for (SNI and hostname check)."""
         self.extra_args = extra_args
-
-    @property
-    def url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
 
     @property
     def ca_bundle(self) -> str:
@@ -92,58 +86,18 @@ class WebhookServer(ProcessGroup):
             str(self.audit_file),
             *self.extra_args,
         ]
-        self.spawn(argv)
-        try:
-            self.wait_ready(timeout=timeout)
-        except BaseException:
-            self.stop()  # never leave a half-started server behind
-            raise
+        self.serve(argv, timeout=timeout)
         return self
 
     def get(self, path: str) -> tuple[int, str]:
         """GET over TLS, verifying the certificate against the CA for `tls_name`."""
-        context = ssl.create_default_context(cafile=str(self.ca_file))
-        connection = _NamedHTTPSConnection("127.0.0.1", self.port, tls_name=self.tls_name, context=context, timeout=5)
-        try:
-            connection.request("GET", path)
-            response = connection.getresponse()
-            return response.status, response.read().decode()
-        finally:
-            connection.close()
-
-    def wait_ready(self, *, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        last = ""
-        while time.monotonic() < deadline:
-            self.check_alive()
-            try:
-                status, body = self.get("/readyz")
-                if status == 200:
-                    return
-                last = f"{status} {body}"
-            except (OSError, ssl.SSLError) as error:
-                last = str(error)
-            time.sleep(0.2)
-        raise RuntimeError(f"reload-safe serve not ready after {timeout}s ({last}):\n{self.log_tail()}")
+        status, body = self.fetch(path)
+        return status, body.decode()
 
     def audit_records(self) -> list[dict[str, Any]]:
         if not self.audit_file.exists():
             return []
         return [json.loads(line) for line in self.audit_file.read_text().splitlines() if line.strip()]
-
-
-class _NamedHTTPSConnection(http.client.HTTPSConnection):
-    """Connects to an address but verifies the certificate for another name, as the API
-    server does when it calls a webhook Service."""
-
-    def __init__(self, host: str, port: int, *, tls_name: str, context: ssl.SSLContext, timeout: float) -> None:
-        super().__init__(host, port, context=context, timeout=timeout)
-        self._tls_name = tls_name
-        self._tls_context = context
-
-    def connect(self) -> None:
-        sock = socket.create_connection((self.host, self.port), self.timeout)
-        self.sock = self._tls_context.wrap_socket(sock, server_hostname=self._tls_name)
 
 
 def render_webhook_configurations(

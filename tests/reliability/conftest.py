@@ -15,7 +15,12 @@ import pytest
 
 from tests.reliability.figures import figures_file, recorded
 from tests.reliability.probes import wait_workers
+from tests.server import pki_fixtures
 from tests.server.harness import CONFIGMAPS, Pki, Server
+
+# Bound here for pytest to offer them to this folder: tests/server's CA and serving certificate fixtures.
+pki = pki_fixtures.pki
+serving_files = pki_fixtures.serving_files
 
 HERE = Path(__file__).parent
 
@@ -46,18 +51,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         values = ", ".join(f"{k}={v}" for k, v in entry.items() if k not in ("test", "at"))
         terminalreporter.write_line(f"{entry['test']}: {values}")
     terminalreporter.write_line(f"(also appended to {figures_file()})")
-
-
-@pytest.fixture(scope="session")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return Pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(scope="session")
-def serving_files(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    directory = tmp_path_factory.mktemp("serving")
-    pki.write_serving(directory)
-    return directory / "tls.crt", directory / "tls.key"
 
 
 StartServer = Callable[..., Server]

@@ -7,21 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.server import pki_fixtures
 from tests.server.harness import CONFIGMAPS, Pki, Server
 
+# The session's test CA and serving certificate: code shared with tests/reliability (pki_fixtures).
+pki = pki_fixtures.pki
+serving_files = pki_fixtures.serving_files
+
 MODES = ("enforce", "warn", "audit", "off")
-
-
-@pytest.fixture(scope="session")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return Pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(scope="session")
-def serving_files(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    directory = tmp_path_factory.mktemp("serving")
-    pki.write_serving(directory)
-    return directory / "tls.crt", directory / "tls.key"
 
 
 @pytest.fixture(scope="session")
