@@ -10,7 +10,7 @@ script runs out, the fake stops the cache, so `cache.run()` returns in the test'
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,8 @@ class List:
 
 @dataclass
 class Watch:
-    events: Sequence[Mapping[str, Any] | Exception] | Exception = ()
+    events: Iterable[Mapping[str, Any] | Exception] | Exception = ()
+    """Recorded events, or a live stream (a generator) whose events arrive while a test runs."""
 
 
 @dataclass

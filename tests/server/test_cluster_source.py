@@ -114,7 +114,7 @@ def test_a_404_is_remembered_until_the_watch_adds_the_configmap() -> None:
             yield event
 
     # A live stream: its events arrive while the reviews run.
-    api = RecordedAPI([List(recorded_list("configmaps-list.json")), Watch(stream())])  # type: ignore[arg-type]
+    api = RecordedAPI([List(recorded_list("configmaps-list.json")), Watch(stream())])
     cache: WatchCache[ConfigMapContent] = WatchCache(
         name="test", source=api, convert=configmap_from_api, backoff=Backoff(initial=0.0, maximum=0.0)
     )

@@ -14,8 +14,9 @@ label. Requests read the caches and never wait on the API server, except on a ca
   lives: those GETs were the slowest tenth of the end-to-end creates in the benchmark;
 - a namespace missing from the cache gets the same single GET; if it fails, the default mode.
 
-Direct reads are not put into the cache: the watch stays the only writer, so a GET answered
-just before a DELETE event can never leave a ghost entry behind.
+Objects a direct read finds are not put into the cache: the watch stays the only writer of
+the store, so a GET answered just before a DELETE event can never leave a ghost entry behind
+(a remembered 404 is no entry: a key the store holds is always answered from the store).
 
 The ConfigMap cache holds tens of thousands of values in every worker, so `configmap_from_api`
 is a `watch.Packer`: each cached ConfigMap is kept as ONE `bytes` blob (`marshal` of its

@@ -196,9 +196,7 @@ class WatchCache(Generic[V]):
 
     def get(self, key: Key) -> V | None:
         stored = self._items.get(key)
-        if stored is None or self._packer is None:
-            return cast("V | None", stored)
-        return self._packer.unpack(stored)
+        return None if stored is None else self._unpack(stored)
 
     def __len__(self) -> int:
         return len(self._items)
