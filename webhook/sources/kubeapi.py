@@ -14,6 +14,7 @@ the undecoded response (`_preload_content=False`) and parses it with `json`:
   misses a dozen ConfigMaps on a hanging API server still answers well before the API server's
   `timeoutSeconds` (see `budget`).
 
+The calls go through `CoreReads`, not the client's generated `CoreV1Api`: see its docstring.
 Clients are made after fork, one per worker: urllib3 pools must not be shared across processes.
 """
 
@@ -33,7 +34,15 @@ from kubernetes.client.exceptions import ApiException
 from webhook.sources.budget import DIRECT_READ_BUDGET, DIRECT_READ_TIMEOUT, read_timeout
 from webhook.sources.watch import Listing, WatchExpired
 
-__all__ = ["DIRECT_READ_BUDGET", "DIRECT_READ_TIMEOUT", "KubeGetter", "KubeListWatch", "core_api", "load_configuration"]
+__all__ = [
+    "DIRECT_READ_BUDGET",
+    "DIRECT_READ_TIMEOUT",
+    "CoreReads",
+    "KubeGetter",
+    "KubeListWatch",
+    "core_api",
+    "load_configuration",
+]
 
 PAGE_SIZE: Final = 500
 LIST_TIMEOUT: Final = (5.0, 60.0)
@@ -57,12 +66,73 @@ def load_configuration(kubeconfig: str | None) -> client.Configuration:
     return configuration
 
 
-def core_api(configuration: client.Configuration, *, retries: bool = True) -> Any:
-    """A CoreV1Api on its own connection pool; `retries=False` for calls a request waits on."""
+def core_api(configuration: client.Configuration, *, retries: bool = True) -> CoreReads:
+    """`CoreReads` on its own connection pool; `retries=False` for calls a request waits on."""
     own = copy.deepcopy(configuration)
     if not retries:
         own.retries = False
-    return client.CoreV1Api(client.ApiClient(own))
+    return CoreReads(client.ApiClient(own))
+
+
+class CoreReads:
+    """The four core/v1 GETs of the caches, answered as raw (undecoded) urllib3 responses.
+
+    They go through the official client's `ApiClient`, which brings what matters (kubeconfig or
+    service-account credentials, token refresh, TLS, proxies, retries), but not through its
+    generated `CoreV1Api`: importing that one module costs 21 MiB of RSS in every process (it
+    pulls in some 250 model modules), and it validates each call's arguments with pydantic.
+    The methods keep the generated names and keyword arguments, so `KubeListWatch` and
+    `KubeGetter` take either, and a non-2xx answer raises `ApiException` as the generated
+    methods do when asked for the raw response.
+    """
+
+    _QUERY: Final = {
+        "limit": "limit",
+        "_continue": "continue",
+        "watch": "watch",
+        "resource_version": "resourceVersion",
+        "allow_watch_bookmarks": "allowWatchBookmarks",
+        "timeout_seconds": "timeoutSeconds",
+    }
+
+    def __init__(self, api_client: client.ApiClient) -> None:
+        self.api_client = api_client
+
+    def list_config_map_for_all_namespaces(self, **options: Any) -> Any:
+        return self._get("/api/v1/configmaps", {}, options)
+
+    def list_namespace(self, **options: Any) -> Any:
+        return self._get("/api/v1/namespaces", {}, options)
+
+    def read_namespaced_config_map(self, *, name: str, namespace: str, **options: Any) -> Any:
+        return self._get(
+            "/api/v1/namespaces/{namespace}/configmaps/{name}", {"namespace": namespace, "name": name}, options
+        )
+
+    def read_namespace(self, *, name: str, **options: Any) -> Any:
+        return self._get("/api/v1/namespaces/{name}", {"name": name}, options)
+
+    def _get(self, path: str, path_params: dict[str, str], options: dict[str, Any]) -> Any:
+        timeout = options.pop("_request_timeout", None)
+        if options.pop("_preload_content", False) is not False:
+            raise TypeError("CoreReads answers raw responses only (_preload_content=False)")
+        unknown = options.keys() - self._QUERY.keys()
+        if unknown:
+            raise TypeError(f"unexpected arguments: {sorted(unknown)}")
+        query = [(self._QUERY[k], v) for k, v in options.items() if v is not None]
+        request = self.api_client.param_serialize(
+            method="GET",
+            resource_path=path,
+            path_params=path_params,
+            query_params=query,
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        answer = self.api_client.call_api(*request, _request_timeout=timeout)
+        if not 200 <= answer.status <= 299:
+            answer.read()  # type: ignore[no-untyped-call]
+            raise ApiException.from_response(http_resp=answer, body=None, data=None)
+        return answer.response
 
 
 class KubeListWatch:
