@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import marshal
 import queue
+import random
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -232,6 +234,56 @@ def test_a_configmap_packs_into_one_blob_and_unpacks_equal(content: ConfigMapCon
     assert again == content
     assert list(again.data) == list(content.data)  # key order as the API server sent it
     assert configmap_from_api.pack(again) == blob
+
+
+@pytest.mark.parametrize(
+    ("content", "compressed"),
+    [
+        pytest.param(ConfigMapContent(name="tiny", data={"a": "1"}), False, id="small-kept-as-is"),
+        pytest.param(
+            ConfigMapContent(name="app", data={"app.properties": "log.level = INFO\nfeature.x = on\n" * 100}),
+            True,
+            id="config-text-compressed",
+        ),
+        pytest.param(
+            ConfigMapContent(name="random", binary_data={"blob.bin": random.Random(1).randbytes(4096)}),
+            False,
+            id="incompressible-kept-as-is",
+        ),
+    ],
+)
+def test_a_large_configmap_is_kept_compressed_when_that_is_smaller(content: ConfigMapContent, compressed: bool) -> None:
+    blob = configmap_from_api.pack(content)
+    plain = len(marshal.dumps((content.name, dict(content.data), dict(content.binary_data), False, False)))
+    assert (blob[:1] == b"z") is compressed
+    assert len(blob) <= plain + 1
+    if compressed:
+        assert len(blob) < plain // 10  # a repeated configuration text
+    assert configmap_from_api.unpack(blob) == content
+
+
+def test_a_blob_this_module_did_not_make_is_refused() -> None:
+    with pytest.raises(ValueError, match="not a packed ConfigMap"):
+        configmap_from_api.unpack(b"\x00whatever")
+
+
+def test_threads_pack_and_unpack_at_once() -> None:
+    """Each thread has its own zstd contexts: a shared one would mix up concurrent calls."""
+    contents = [ConfigMapContent(name=f"cm-{i}", data={"k": f"value {i} " * (50 + i)}) for i in range(40)]
+    errors: list[str] = []
+
+    def work() -> None:
+        for _ in range(50):
+            for content in contents:
+                if configmap_from_api.unpack(configmap_from_api.pack(content)) != content:
+                    errors.append(content.name)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
 
 
 def test_a_cache_hit_is_the_content_the_api_server_sent(configmap_cache: WatchCache[ConfigMapContent]) -> None:

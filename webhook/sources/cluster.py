@@ -22,8 +22,12 @@ The ConfigMap cache holds tens of thousands of values in every worker, so `confi
 is a `watch.Packer`: each cached ConfigMap is kept as ONE `bytes` blob (`marshal` of its
 fields: values as UTF-8, binaryData as raw bytes) rather than a dataclass, two dicts and a
 string object per key. A blob costs its length plus 33 bytes, is immutable and is never scanned
-by the garbage collector; each lookup unpacks a fresh `ConfigMapContent` (about 2 µs for
-4 KiB in four keys). The blobs never leave the process, so marshal's
+by the garbage collector. A blob of `COMPRESS_FROM` bytes or more is kept zstd-compressed when
+that makes it smaller: configuration text shrinks to a third or less, and even the benchmark's
+random words to 63 %, so 10,000 ConfigMaps of 4 KiB take about 27 MiB per worker instead of
+42. Each lookup unpacks a fresh `ConfigMapContent`: about 2 µs for 4 KiB in four keys, plus
+about 6 µs to decompress it (measured on the 2-core benchmark machine). The first byte of a
+blob says which form follows. The blobs never leave the process, so marshal's
 version-specific format is no concern, and only blobs this module made are ever unpacked.
 """
 
@@ -31,9 +35,12 @@ from __future__ import annotations
 
 import logging
 import marshal
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
+
+import zstandard
 
 from webhook.manifests.configmaps import configmap_content
 from webhook.policy.model import ABSENT, POLICY_LABEL, UNREADABLE, ConfigMapContent, ConfigMapState, Mode
@@ -60,23 +67,58 @@ class NamespaceLabel:
     policy: str | None
 
 
+COMPRESS_FROM: Final = 512
+"""Packed size (bytes) from which a blob is compressed; below it zstd's frame costs what it saves."""
+_MARSHAL: Final = ord("m")
+_ZSTD: Final = ord("z")
+
+
 class ConfigMapConverter:
-    """`configmap_from_api`: a `watch.Packer` of `ConfigMapContent` into one `bytes` blob."""
+    """`configmap_from_api`: a `watch.Packer` of `ConfigMapContent` into one `bytes` blob.
+
+    zstd contexts are not to be shared by threads working at once (each watch thread packs,
+    each request thread unpacks), so every thread gets its own pair, made on first use.
+    """
+
+    def __init__(self) -> None:
+        self._contexts = threading.local()
 
     def __call__(self, obj: Mapping[str, Any], /) -> ConfigMapContent:
         """What the policy needs of a ConfigMap, decoded once (binaryData to bytes)."""
         return configmap_content(obj)[1]
 
     def pack(self, value: ConfigMapContent, /) -> bytes:
-        return marshal.dumps(
+        fields = marshal.dumps(
             (value.name, dict(value.data), dict(value.binary_data), value.immutable, value.reloader_match)
         )
+        if len(fields) >= COMPRESS_FROM:
+            compressed = self._compressor().compress(fields)
+            if len(compressed) < len(fields):
+                return bytes((_ZSTD,)) + compressed
+        return bytes((_MARSHAL,)) + fields
 
     def unpack(self, stored: bytes, /) -> ConfigMapContent:
-        name, data, binary_data, immutable, reloader_match = marshal.loads(stored)
+        body = memoryview(stored)[1:]
+        if stored[0] == _ZSTD:
+            body = memoryview(self._decompressor().decompress(body))
+        elif stored[0] != _MARSHAL:
+            raise ValueError(f"not a packed ConfigMap (tag {stored[:1]!r})")
+        name, data, binary_data, immutable, reloader_match = marshal.loads(body)
         return ConfigMapContent(
             name=name, data=data, binary_data=binary_data, immutable=immutable, reloader_match=reloader_match
         )
+
+    def _compressor(self) -> zstandard.ZstdCompressor:
+        compressor: zstandard.ZstdCompressor | None = getattr(self._contexts, "compressor", None)
+        if compressor is None:
+            compressor = self._contexts.compressor = zstandard.ZstdCompressor()
+        return compressor
+
+    def _decompressor(self) -> zstandard.ZstdDecompressor:
+        decompressor: zstandard.ZstdDecompressor | None = getattr(self._contexts, "decompressor", None)
+        if decompressor is None:
+            decompressor = self._contexts.decompressor = zstandard.ZstdDecompressor()
+        return decompressor
 
 
 configmap_from_api: Final = ConfigMapConverter()
