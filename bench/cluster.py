@@ -3,9 +3,11 @@
 **Memory.** `count` ConfigMaps of `configmap_bytes` each are created through the API server
 (16 client threads), then `reload-safe serve --source cluster` is started exactly as the e2e
 tests start it (`tests/e2e/webhook_process.WebhookServer`: production defaults, 2 workers),
-lists them into each worker's cache and reports ready. Its /metrics must show every
-ConfigMap cached before the resident set of the master and of each worker is read from
-/proc (after a short settle, and again after the end-to-end load).
+lists them into the pod's one ConfigMap store (a SQLite file the workers share, written by
+one of them) and reports ready. Its /metrics must show every ConfigMap cached before the
+resident set of the master and of each worker is read from /proc (after a short settle, and
+again after the end-to-end load); the store's file is added once, as if all of it were in
+memory (it is in the page cache, and partly mapped by the workers that read it).
 
 **End-to-end.** Deployments are created one at a time through the API server, in blocks that
 take turns: no webhook registered; the chart's Mutating and Validating WebhookConfigurations
@@ -36,13 +38,14 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from bench import procs, servers, workloads
 from tests.e2e.kube import Kube
 from tests.e2e.webhook_process import WebhookServer, register, render_webhook_configurations, unregister
 from tests.envtest import ControlPlane, free_port, new_namespace
 from webhook.certs.dev import ensure_dev_certificates
+from webhook.server.multiproc import STORE_FILE
 
 CANARY = {
     "apiVersion": "v1",
@@ -51,6 +54,8 @@ CANARY = {
     "spec": {"containers": [{"name": "c", "image": "x", "envFrom": [{"configMapRef": {"name": "canary"}}]}]},
 }
 WARMUP_CREATES = 5
+SHARED_STORE: Final = STORE_FILE
+"""The workers' shared ConfigMap store (`webhook.sources.shared`): its file counts once."""
 CREATE_THREADS = 16
 
 
@@ -99,7 +104,7 @@ def run(*, sizes: ClusterSizes, work_dir: Path, seed: int, log: Any) -> ClusterR
             null.start()
             timings = _end_to_end(cp, kube, server, null, sizes=sizes, rng=rng, log=log)
             assert server.process is not None
-            after = procs.server_memory(server.process.pid)
+            after = procs.server_memory(server.process.pid, shared_file_prefix=SHARED_STORE)
             log(f"  memory after the end-to-end load: {_describe(after)}")
         finally:
             null.stop()
@@ -136,7 +141,7 @@ def _synced_memory(server: WebhookServer, *, expected: int) -> tuple[int, list[p
         raise RuntimeError(f"only {cached} ConfigMaps cached, expected at least {expected}")
     time.sleep(2.0)
     assert server.process is not None
-    return cached, procs.server_memory(server.process.pid)
+    return cached, procs.server_memory(server.process.pid, shared_file_prefix=SHARED_STORE)
 
 
 def _describe(memory: list[procs.Memory]) -> str:

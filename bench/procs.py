@@ -5,10 +5,13 @@ that tree, and the per-process figures are kept so a reader can see where memory
 Resident set sizes of forked processes count the pages they share once per process, so the
 proportional set size (PSS: shared pages divided among their sharers) is reported beside the
 RSS sum: it is what the processes add up to, and close to what a container's memory counts.
+Memory the workers share through a file (the pod's ConfigMap store, `sources.shared`) is in
+the page cache, not in any process's anonymous memory: the file sizes are counted too, once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +81,35 @@ def memory(pid: int, *, role: str) -> Memory:
     )
 
 
-def server_memory(master: int) -> list[Memory]:
-    """The gunicorn master and each worker."""
-    return [memory(master, role="master")] + [memory(w, role="worker") for w in children(master)]
+def server_memory(master: int, *, shared_file_prefix: str | None = None) -> list[Memory]:
+    """The gunicorn master and each worker; then, as one more entry (pid 0, role "shared
+    file"), the files named `shared_file_prefix...` the processes have open, counted once in
+    every column."""
+    processes = [memory(master, role="master")] + [memory(w, role="worker") for w in children(master)]
+    if shared_file_prefix is None:
+        return processes
+    size = files_mib(open_files(master, prefix=shared_file_prefix))
+    return [*processes, Memory(pid=0, role="shared file", rss_mib=size, pss_mib=size, uss_mib=size)]
+
+
+def open_files(master: int, *, prefix: str) -> list[Path]:
+    """Files whose name starts with `prefix` that any process of the tree has open, with their
+    SQLite siblings (-wal, -shm): e.g. the workers' shared ConfigMap store."""
+    found: set[Path] = set()
+    for pid in tree(master):
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    target = Path(os.readlink(fd))
+                    if target.name.startswith(prefix):
+                        found.add(target.with_name(prefix))
+    return sorted({sibling for path in found for sibling in path.parent.glob(f"{prefix}*") if sibling.is_file()})
+
+
+def files_mib(paths: list[Path]) -> float:
+    """What the files take (their pages in the page cache, at most)."""
+    total = 0
+    for path in paths:
+        with contextlib.suppress(OSError):
+            total += path.stat().st_size
+    return round(total / MIB, 1)

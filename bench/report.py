@@ -26,9 +26,13 @@ TARGETS: Final = {
     "fixed_rate_p99_ms": ("<=", 10.0),
     "ratio_p50": ("<=", 1.5),
     "rss_mib_10k_configmaps": ("<=", 150.0),
+    "pss_mib_10k_configmaps": ("<=", 150.0),
     "e2e_added_p95_ms": ("<=", 5.0),
 }
-"""Issue 7's targets (2 cores, the load generator on the same machine)."""
+"""Issue 7's targets (2 cores, the load generator on the same machine). The memory target is
+judged twice: as the sum of the processes' RSS (pages the master and workers share counted
+once per process), and as the sum of their PSS (each page once, as the kernel charges the
+pod), the shared store file counted once in both."""
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -133,6 +137,7 @@ def build(
         out |= {
             "rss_mib_10k_configmaps": _r(sum(m.rss_mib for m in peak), 1),
             "pss_mib_10k_configmaps": _r(sum(m.pss_mib for m in peak), 1),
+            "store_mib_10k_configmaps": _r(sum(m.rss_mib for m in peak if m.pid == 0), 1),
             "memory": {
                 "source": "cluster (list+watch of the real kube-apiserver)",
                 "configmaps_cached": cluster.configmaps_cached,
@@ -206,7 +211,8 @@ def table(results: dict[str, Any]) -> str:
         row(f"ratio p50 at {rate}/s", "fixed_rate_ratio_p50")
         row("load generator CPU / server CPU", "loadgen_cpu_per_server_cpu")
     row("RSS, 10k ConfigMaps (sum)", "rss_mib_10k_configmaps", " MiB")
-    row("  PSS (sum)", "pss_mib_10k_configmaps", " MiB")
+    row("PSS, 10k ConfigMaps (sum)", "pss_mib_10k_configmaps", " MiB")
+    row("  of which the shared store file", "store_mib_10k_configmaps", " MiB")
     row("  RSS with --workers 1", "rss_mib_10k_configmaps_one_worker", " MiB")
     row("  PSS with --workers 1", "pss_mib_10k_configmaps_one_worker", " MiB")
     row("e2e added p50", "e2e_added_p50_ms", " ms")

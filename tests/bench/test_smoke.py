@@ -72,6 +72,9 @@ def test_values_are_sane(results: dict[str, Any]) -> None:
     assert results["ratio_p50"] == pytest.approx(results["p50_ms"] / results["null_p50_ms"], rel=0.01)
     assert 10 < results["rss_mib_10k_configmaps"] < 4096
     assert 0 < results["pss_mib_10k_configmaps"] <= results["rss_mib_10k_configmaps"]
+    # The workers' shared ConfigMap store was found open and counted once.
+    assert 0 < results["store_mib_10k_configmaps"] < results["pss_mib_10k_configmaps"]
+    assert [m["role"] for m in results["memory"]["after_sync"]].count("shared file") == 1
     assert results["scan_workloads_per_s"] > 0
     assert results["loadgen_cpu_per_server_cpu"] > 0
 
@@ -105,6 +108,7 @@ def test_targets_and_machine_facts(results: dict[str, Any]) -> None:
         "fixed_rate_p99_ms",
         "ratio_p50",
         "rss_mib_10k_configmaps",
+        "pss_mib_10k_configmaps",
         "e2e_added_p95_ms",
     }
     assert all(isinstance(t["met"], bool) for t in results["targets"].values())

@@ -27,6 +27,8 @@ pytestmark = pytest.mark.server
 
 NAMESPACE_LIST_DELAY = 1.5
 STOP = threading.Event()
+REQUESTS: list[tuple[str, bool]] = []
+"""(path, is a watch) of every GET the fake answered."""
 
 
 def _current_objects() -> dict[str, Any]:
@@ -67,6 +69,7 @@ class FakeAPIServer(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         url = urlparse(self.path)
         watch = parse_qs(url.query).get("watch") == ["true"]
+        REQUESTS.append((url.path, watch))
         if url.path == "/api/v1/configmaps":
             if watch:
                 return self._stream("configmaps-watch.jsonl")
@@ -108,6 +111,7 @@ class FakeAPIServer(BaseHTTPRequestHandler):
 @pytest.fixture
 def kubeconfig(tmp_path: Path) -> Iterator[Path]:
     STOP.clear()
+    REQUESTS.clear()
     api = _QuietServer(("127.0.0.1", 0), FakeAPIServer)
     api.daemon_threads = True
     threading.Thread(target=api.serve_forever, daemon=True).start()
@@ -185,6 +189,11 @@ def test_cluster_source_end_to_end_against_recorded_responses(
         assert samples['reload_safe_cache_objects{cache="configmaps"}'] == 5  # +new -old, broken skipped
         assert samples['reload_safe_cache_objects{cache="namespaces"}'] == 4
         assert samples["reload_safe_namespace_policy_errors_total"] == 3
+        # One ConfigMap cache for the pod: one worker lists and watches, the other reads the
+        # shared store (Namespaces stay per worker: one list each).
+        assert REQUESTS.count(("/api/v1/configmaps", False)) == 1
+        assert REQUESTS.count(("/api/v1/configmaps", True)) == 1
+        assert REQUESTS.count(("/api/v1/namespaces", False)) == 2
     finally:
         assert server.stop() == 0
 
@@ -200,3 +209,4 @@ def test_cluster_source_end_to_end_against_recorded_responses(
     assert "DEBUG" not in stderr  # no ConfigMap value in any log line
     assert "SIGABRT" not in stderr
     assert "caches not synced" not in stderr
+    assert stderr.count("now lists and watches for the pod") == 1

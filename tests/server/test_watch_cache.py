@@ -193,7 +193,7 @@ def test_backoff_grows_with_jitter_and_resets() -> None:
 
 
 def _keys(cache: WatchCache[Any]) -> list[tuple[str, str]]:
-    return sorted(cache._items)
+    return sorted(cache._store.snapshot())
 
 
 def _pages(listing: Listing, size: int) -> List:
@@ -243,7 +243,7 @@ def test_a_list_that_fails_midway_keeps_the_previous_store() -> None:
 
 def test_configmaps_are_stored_packed_and_read_back_equal() -> None:
     cache, _ = run([List(recorded_list("configmaps-list.json"))])
-    stored = cache._items[("shop", "certs-bundle")]
+    stored = cache._store.get(("shop", "certs-bundle"))
     assert isinstance(stored, bytes)
     assert not gc.is_tracked(stored)
     first, second = cache.get(("shop", "certs-bundle")), cache.get(("shop", "certs-bundle"))

@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from webhook.policy import Mode
-from webhook.server.multiproc import prepare_directory
+from webhook.server.multiproc import MetricsDirectory, prepare_directory
 from webhook.server.settings import DEFAULT_PORT, STDOUT, ServerSettings, SourceKind, any_address
 
 MODES = [str(mode) for mode in Mode]
@@ -119,7 +119,9 @@ def serve(**options: Any) -> None:
         tls.load()
     except CertificateError as error:
         raise ServeError(str(error)) from error
-    server = WebhookServer(settings=settings, inputs_factory=_inputs(settings), tls=tls, metrics_dir=metrics_dir)
+    server = WebhookServer(
+        settings=settings, inputs_factory=_inputs(settings, metrics_dir), tls=tls, metrics_dir=metrics_dir
+    )
     server.run()
 
 
@@ -180,7 +182,7 @@ def _dev_certificates() -> tuple[Path, Path]:
     return created.cert_file, created.key_file
 
 
-def _inputs(settings: ServerSettings) -> Any:
+def _inputs(settings: ServerSettings, shared: MetricsDirectory) -> Any:
     from webhook.server.inputs import cluster_inputs, static_inputs  # noqa: PLC0415 - imports metrics
 
     if settings.source is SourceKind.STATIC:
@@ -199,7 +201,10 @@ def _inputs(settings: ServerSettings) -> Any:
     except Exception as error:
         raise ServeError(f"cannot load Kubernetes credentials: {error}") from error
     return cluster_inputs(
-        kubeconfig=settings.kubeconfig, default=settings.default_mode, own_namespace=settings.own_namespace
+        kubeconfig=settings.kubeconfig,
+        default=settings.default_mode,
+        own_namespace=settings.own_namespace,
+        shared=shared,
     )
 
 

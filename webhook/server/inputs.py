@@ -15,6 +15,7 @@ from webhook.admission import ConfigMapReader, NamespaceModes
 from webhook.manifests.loader import load_all
 from webhook.policy import Mode
 from webhook.server import metrics
+from webhook.server.multiproc import MetricsDirectory
 from webhook.sources.static import StaticConfigMaps, StaticNamespaceModes
 
 CONFIGMAPS = "configmaps"
@@ -62,8 +63,15 @@ def static_inputs(*, configmap_files: tuple[str, ...], mode: Mode, own_namespace
     return build
 
 
-def cluster_inputs(*, kubeconfig: str | None, default: Mode, own_namespace: str | None) -> InputsFactory:
-    """ConfigMaps and Namespaces from list+watch caches of the API server."""
+def cluster_inputs(
+    *, kubeconfig: str | None, default: Mode, own_namespace: str | None, shared: MetricsDirectory
+) -> InputsFactory:
+    """ConfigMaps and Namespaces from list+watch caches of the API server: Namespaces per
+    worker (a few bytes each), ConfigMaps once per pod in a store the workers share (created
+    here, in the master, before fork; see `sources.shared`)."""
+    from webhook.sources.shared import SharedStore  # noqa: PLC0415 - only the cluster source needs it
+
+    SharedStore.create(shared.configmap_store)
 
     def build() -> Inputs:
         # Imported here: the Kubernetes client is heavy, and a static server never needs it.
@@ -79,6 +87,7 @@ def cluster_inputs(*, kubeconfig: str | None, default: Mode, own_namespace: str 
             core_api,
             load_configuration,
         )
+        from webhook.sources.shared import Leadership, SharedWatchCache  # noqa: PLC0415
         from webhook.sources.watch import WatchCache  # noqa: PLC0415
 
         configuration = load_configuration(kubeconfig)
@@ -86,10 +95,12 @@ def cluster_inputs(*, kubeconfig: str | None, default: Mode, own_namespace: str 
         for cache_name in (CONFIGMAPS, NAMESPACES):
             observer.synced(cache=cache_name, synced=False)
         reader = core_api(configuration, retries=False)
-        configmap_cache = WatchCache(
+        configmap_cache = SharedWatchCache(
             name=CONFIGMAPS,
             source=KubeListWatch(call=core_api(configuration).list_config_map_for_all_namespaces),
             convert=configmap_from_api,
+            store=SharedStore(shared.configmap_store),
+            leadership=Leadership(shared.configmap_leader_lock),
             observer=observer,
         )
         namespace_cache = WatchCache(

@@ -1,5 +1,5 @@
-"""Where gunicorn workers keep their Prometheus samples, set up before anything imports
-prometheus_client.
+"""The directory a pod's gunicorn workers share, set up before anything imports prometheus_client:
+their Prometheus samples, the audit lock and the shared ConfigMap store (`sources.shared`).
 
 Each worker is its own process with its own counters. prometheus_client's multiprocess mode
 has every worker write its samples to memory-mapped files in one directory, and `/metrics`
@@ -22,6 +22,8 @@ from typing import Final
 
 ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
 AUDIT_LOCK: Final = "audit.lock"
+STORE_FILE: Final = "configmaps.sqlite"
+LOCK_FILE: Final = "configmaps.leader"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +37,16 @@ class MetricsDirectory:
         """A lock file the workers share to write long audit lines one at a time."""
         return self.path / AUDIT_LOCK
 
+    @property
+    def configmap_store(self) -> Path:
+        """The SQLite file of the pod's one ConfigMap cache (see `sources.shared`)."""
+        return self.path / STORE_FILE
+
+    @property
+    def configmap_leader_lock(self) -> Path:
+        """The lock held by the worker that lists and watches ConfigMaps for the pod."""
+        return self.path / LOCK_FILE
+
 
 def prepare_directory() -> MetricsDirectory:
     """A clean directory named in PROMETHEUS_MULTIPROC_DIR (an operator's choice is kept, emptied).
@@ -46,7 +58,7 @@ def prepare_directory() -> MetricsDirectory:
     if given:
         directory = Path(given)
         directory.mkdir(parents=True, exist_ok=True)
-        for stale in directory.glob("*.db"):
+        for stale in (*directory.glob("*.db"), *directory.glob(f"{STORE_FILE}*")):
             stale.unlink(missing_ok=True)
         return MetricsDirectory(directory, created=False)
     directory = Path(tempfile.mkdtemp(prefix="reload-safe-metrics-"))
@@ -59,5 +71,5 @@ def remove_directory(directory: MetricsDirectory) -> None:
     if directory.created:
         shutil.rmtree(directory.path, ignore_errors=True)
     else:
-        for stale in directory.path.glob("*.db"):
+        for stale in (*directory.path.glob("*.db"), *directory.path.glob(f"{STORE_FILE}*")):
             stale.unlink(missing_ok=True)

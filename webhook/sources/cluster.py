@@ -1,8 +1,9 @@
 """ConfigMaps and namespace modes from the cluster, through list+watch caches.
 
-Each gunicorn worker holds two caches (`watch.WatchCache`): ConfigMaps, reduced to the
-`ConfigMapContent` the policy reads, and Namespaces, reduced to their `reload-safe.io/policy`
-label. Requests read the caches and never wait on the API server, except on a cache miss:
+Two caches: ConfigMaps, reduced to the `ConfigMapContent` the policy reads, once per pod
+(`shared.SharedWatchCache`: one worker lists and watches into a store every worker reads), and
+Namespaces, reduced to their `reload-safe.io/policy` label, per worker (`watch.WatchCache`).
+Requests read the caches and never wait on the API server, except on a cache miss:
 
 - a ConfigMap missing from the cache may simply be newer than the last watch event
   (`kubectl apply` of a ConfigMap and its Deployment in one go), so the reader makes ONE
@@ -18,17 +19,18 @@ Objects a direct read finds are not put into the cache: the watch stays the only
 the store, so a GET answered just before a DELETE event can never leave a ghost entry behind
 (a remembered 404 is no entry: a key the store holds is always answered from the store).
 
-The ConfigMap cache holds tens of thousands of values in every worker, so `configmap_from_api`
-is a `watch.Packer`: each cached ConfigMap is kept as ONE `bytes` blob (`marshal` of its
+The ConfigMap cache holds tens of thousands of values, so `configmap_from_api` is a
+`watch.Packer`: each cached ConfigMap is kept as ONE `bytes` blob (`marshal` of its
 fields: values as UTF-8, binaryData as raw bytes) rather than a dataclass, two dicts and a
 string object per key. A blob costs its length plus 33 bytes, is immutable and is never scanned
 by the garbage collector. A blob of `COMPRESS_FROM` bytes or more is kept zstd-compressed when
 that makes it smaller: configuration text shrinks to a third or less, and even the benchmark's
-random words to 63 %, so 10,000 ConfigMaps of 4 KiB take about 27 MiB per worker instead of
-42. Each lookup unpacks a fresh `ConfigMapContent`: about 2 µs for 4 KiB in four keys, plus
-about 6 µs to decompress it (measured on the 2-core benchmark machine). The first byte of a
-blob says which form follows. The blobs never leave the process, so marshal's
-version-specific format is no concern, and only blobs this module made are ever unpacked.
+random words to 63 %, so 10,000 ConfigMaps of 4 KiB take about 26 MiB instead of 42. Each
+lookup unpacks a fresh `ConfigMapContent`: about 2 µs for 4 KiB in four keys, plus about 6 µs
+to decompress it (measured on the 2-core benchmark machine). The first byte of a blob says
+which form follows. The blobs never leave the pod's server processes, which run one Python
+(the shared store is made afresh when the server starts), so marshal's version-specific
+format is no concern, and only blobs this module made are ever unpacked.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ import zstandard
 from webhook.manifests.configmaps import configmap_content
 from webhook.policy.model import ABSENT, POLICY_LABEL, UNREADABLE, ConfigMapContent, ConfigMapState, Mode
 from webhook.policy.namespaces import ALWAYS_EXEMPT, NamespaceMode, resolve_mode
-from webhook.sources.watch import WatchCache
+from webhook.sources.watch import CacheReader, WatchCache
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +139,7 @@ class ClusterConfigMaps:
     def __init__(
         self,
         *,
-        cache: WatchCache[ConfigMapContent],
+        cache: CacheReader[ConfigMapContent],
         getter: ObjectGetter,
         observer: DirectReadObserver | None = None,
     ) -> None:

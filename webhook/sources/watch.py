@@ -20,8 +20,11 @@ and `get` returns `convert.unpack(stored)`, a fresh value each time. After a lis
 the raw pages took is handed back to the operating system where the C library can
 (`release_memory`).
 
-The map is replaced whole on a relist and updated key by key from the watch, by one thread;
-readers do plain dict lookups, which are atomic under the GIL, so a read never blocks.
+What the cache holds lives in a `Store`, replaced whole on a relist and updated key by key
+from the watch, by one thread. The default `DictStore` is a dict in this process: readers do
+plain dict lookups, which are atomic under the GIL, so a read never blocks. A store may also
+live outside the process and be shared (`shared.SharedStore`: one per pod, read by every
+worker).
 
 The cache speaks to the API server through `ListWatch` only, which is what the tests fake with
 recorded streams.
@@ -35,7 +38,7 @@ import logging
 import random
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Generic, Protocol, TypeVar, cast, runtime_checkable
 
@@ -45,6 +48,7 @@ Key = tuple[str, str]
 """(namespace, name); namespace is "" for cluster-scoped objects."""
 V = TypeVar("V")
 V_contra = TypeVar("V_contra", contravariant=True)
+V_co = TypeVar("V_co", covariant=True)
 S = TypeVar("S")
 
 HTTP_GONE: Final = 410
@@ -143,10 +147,87 @@ class Packer(Protocol[V, S]):
         ...
 
 
+class Store(Protocol):
+    """Where a `WatchCache` keeps its values as stored (packed when `convert` is a `Packer`).
+
+    Written by the cache's one thread; read by any thread (and, for a shared store, any process).
+    """
+
+    def get(self, key: Key, /) -> Any | None: ...
+
+    def __contains__(self, key: object, /) -> bool: ...
+
+    def __len__(self) -> int: ...
+
+    def replace(self, items: Iterable[tuple[Key, Any]], /) -> None:
+        """Hold exactly `items` from now on; readers see the old content until it is all in.
+        If `items` raises part way, the old content stays."""
+        ...
+
+    def put(self, key: Key, stored: Any, /) -> None: ...
+
+    def discard(self, key: Key, /) -> bool:
+        """Remove `key`; whether it was there."""
+        ...
+
+    def snapshot(self) -> Mapping[Key, Any]:
+        """The whole content as it is now, to be read before the cache's thread writes again
+        (a relist compares the content before and after for its listener)."""
+        ...
+
+    def mark_connected(self, connected: bool, /) -> None:
+        """Told when the cache's list/watch connection comes and goes."""
+        ...
+
+
+class DictStore:
+    """A `Store` in this process's memory."""
+
+    def __init__(self) -> None:
+        self._items: dict[Key, Any] = {}
+
+    def get(self, key: Key, /) -> Any | None:
+        return self._items.get(key)
+
+    def __contains__(self, key: object, /) -> bool:
+        return key in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def replace(self, items: Iterable[tuple[Key, Any]], /) -> None:
+        self._items = dict(items)  # built aside, then swapped in: readers never see a half
+
+    def put(self, key: Key, stored: Any, /) -> None:
+        self._items[key] = stored
+
+    def discard(self, key: Key, /) -> bool:
+        return self._items.pop(key, None) is not None
+
+    def snapshot(self) -> Mapping[Key, Any]:
+        return self._items  # no copy: `replace` swaps in a new dict, it never edits this one
+
+    def mark_connected(self, connected: bool, /) -> None:
+        pass
+
+
 class Listener(Protocol[V_contra]):
     """Told of every change to a cache's store, from the cache's thread (keep it quick)."""
 
     def __call__(self, event: str, key: Key, value: V_contra | None, /) -> None: ...
+
+
+class CacheReader(Protocol[V_co]):
+    """What a reader needs of a cache: `WatchCache`, or a worker's `shared.SharedWatchCache`."""
+
+    @property
+    def synced(self) -> bool: ...
+
+    def get(self, key: Key, /) -> V_co | None: ...
+
+    def known_absent(self, key: Key, /) -> bool: ...
+
+    def remember_absent(self, key: Key, /) -> None: ...
 
 
 class WatchCache(Generic[V]):
@@ -161,6 +242,7 @@ class WatchCache(Generic[V]):
         observer: CacheObserver | None = None,
         backoff: Backoff | None = None,
         listener: Listener[V] | None = None,
+        store: Store | None = None,
     ) -> None:
         self.name = name
         self._listener = listener
@@ -169,7 +251,7 @@ class WatchCache(Generic[V]):
         self._packer: Packer[V, Any] | None = convert if isinstance(convert, Packer) else None
         self._observer = observer or NoObserver()
         self._backoff = backoff or Backoff()
-        self._items: dict[Key, Any] = {}
+        self._store: Store = DictStore() if store is None else store
         """Values as stored: packed when `convert` is a `Packer`."""
         self._absent: dict[Key, None] = {}
         """Keys a direct read found missing, until the watch adds them (`remember_absent`)."""
@@ -195,11 +277,11 @@ class WatchCache(Generic[V]):
         return self._synced.wait(timeout)
 
     def get(self, key: Key) -> V | None:
-        stored = self._items.get(key)
+        stored = self._store.get(key)
         return None if stored is None else self._unpack(stored)
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._store)
 
     def remember_absent(self, key: Key) -> None:
         """A reader's direct read (a GET, which the API server answers from etcd, not from a
@@ -212,7 +294,7 @@ class WatchCache(Generic[V]):
         read for keys the store lacks. At most `MAX_KNOWN_ABSENT` marks, oldest dropped first.
         """
         with self._absent_lock:
-            if key in self._items:
+            if key in self._store:
                 return
             if len(self._absent) >= MAX_KNOWN_ABSENT:
                 del self._absent[next(iter(self._absent))]
@@ -263,42 +345,52 @@ class WatchCache(Generic[V]):
             except Exception as error:
                 if self._stop.is_set():
                     return  # the stream was interrupted on purpose
-                self._connected = False
+                self._set_connected(False)
                 self._observer.watch_failed(cache=self.name)
                 delay = self._backoff.next_delay()
                 log.warning("%s list/watch failed (%s); retrying in %.1fs", self.name, _describe(error), delay)
                 self._stop.wait(delay)
 
     def _relist(self) -> None:
-        items: dict[Key, Any] = {}
+        previous = self._store.snapshot() if self._listener is not None else None
         version = ""
-        for page in self._source.list():
-            self._add_page(page.items, items)
-            version = page.resource_version
-            del page  # no raw object outlives its page
-        previous, self._items = self._items, items
+
+        def listed() -> Iterator[tuple[Key, Any]]:
+            nonlocal version
+            for page in self._source.list():
+                yield from self._page_items(page.items)
+                version = page.resource_version
+                del page  # no raw object outlives its page
+
+        self._store.replace(listed())
         with self._absent_lock:
             self._absent = {}  # the list is the truth now; marks start over
         self.resource_version = version
-        self._connected = True
-        if self._listener is not None:
-            self._announce_relist(previous, items)
+        self._set_connected(True)
+        if previous is not None:
+            self._announce_relist(previous, self._store.snapshot())
         del previous
         release_memory()
         self._backoff.reset()
         self._observer.relisted(cache=self.name)
-        self._observer.size(cache=self.name, objects=len(items))
+        objects = len(self._store)
+        self._observer.size(cache=self.name, objects=objects)
         if not self._synced.is_set():
             self._synced.set()
             self._observer.synced(cache=self.name, synced=True)
-            log.info("%s cache synced: %d objects", self.name, len(items))
+            log.info("%s cache synced: %d objects", self.name, objects)
 
-    def _add_page(self, objects: list[Mapping[str, Any]], items: dict[Key, Any]) -> None:
+    def _page_items(self, objects: list[Mapping[str, Any]]) -> Iterator[tuple[Key, Any]]:
         for obj in objects:
             key = object_key(obj)
             value = self._converted(obj, key)
             if key is not None and value is not None:
-                items[key] = self._pack(value)
+                yield key, self._pack(value)
+
+    def _set_connected(self, connected: bool) -> None:
+        if connected != self._connected:
+            self._connected = connected
+            self._store.mark_connected(connected)
 
     def _watch(self) -> None:
         assert self.resource_version is not None
@@ -306,7 +398,7 @@ class WatchCache(Generic[V]):
         for event in self._source.watch(resource_version=self.resource_version):
             if self._stop.is_set():
                 return
-            self._connected = True
+            self._set_connected(True)
             self._apply(event)
             events += 1
             self._backoff.reset()
@@ -331,13 +423,13 @@ class WatchCache(Generic[V]):
             if value is None:
                 self._forget(key)
             else:
-                self._items[key] = self._pack(value)
+                self._store.put(key, self._pack(value))
                 self._unmark_absent(key)
                 self._announce(str(kind), key, value)
-            self._observer.size(cache=self.name, objects=len(self._items))
+            self._observer.size(cache=self.name, objects=len(self._store))
         elif kind == "DELETED" and key is not None:
             self._forget(key)
-            self._observer.size(cache=self.name, objects=len(self._items))
+            self._observer.size(cache=self.name, objects=len(self._store))
         if version:
             self.resource_version = version
 
@@ -348,7 +440,7 @@ class WatchCache(Generic[V]):
         return cast("V", stored) if self._packer is None else self._packer.unpack(stored)
 
     def _forget(self, key: Key) -> None:
-        if self._items.pop(key, None) is not None:
+        if self._store.discard(key):
             self._announce("DELETED", key, None)
 
     def _announce(self, event: str, key: Key, value: V | None) -> None:
