@@ -89,6 +89,15 @@ def test_other_threads_and_processes_read_what_was_committed(store: SharedStore)
     assert other.stdout.strip() == "b'blob'"
 
 
+def test_watch_events_keep_the_write_ahead_log_small(store: SharedStore) -> None:
+    blob = bytes(range(256)) * 12  # 3 KiB, about a packed 4 KiB ConfigMap
+    for i in range(2000):
+        store.put(("ns", f"cm-{i % 500}"), blob)
+    log_file = Path(f"{store.path}-wal")
+    assert log_file.stat().st_size <= 5 * 2**20  # SQLite's default would let it reach 16 MiB
+    assert len(store) == 500
+
+
 def test_create_starts_from_an_empty_store(store: SharedStore) -> None:
     store.replace(iter([(("a", "x"), b"1")]))
     store.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -200,12 +201,15 @@ def _inputs(settings: ServerSettings, shared: MetricsDirectory) -> Any:
         load_configuration(settings.kubeconfig)  # credentials present? (each worker loads its own)
     except Exception as error:
         raise ServeError(f"cannot load Kubernetes credentials: {error}") from error
-    return cluster_inputs(
-        kubeconfig=settings.kubeconfig,
-        default=settings.default_mode,
-        own_namespace=settings.own_namespace,
-        shared=shared,
-    )
+    try:
+        return cluster_inputs(
+            kubeconfig=settings.kubeconfig,
+            default=settings.default_mode,
+            own_namespace=settings.own_namespace,
+            shared=shared,
+        )
+    except (OSError, sqlite3.Error) as error:
+        raise ServeError(f"cannot create the shared ConfigMap store in {shared.path}: {error}") from error
 
 
 def _check_audit_file(path: str) -> None:

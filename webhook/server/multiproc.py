@@ -13,6 +13,7 @@ This module must not import prometheus_client.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -58,7 +59,7 @@ def prepare_directory() -> MetricsDirectory:
     if given:
         directory = Path(given)
         directory.mkdir(parents=True, exist_ok=True)
-        for stale in (*directory.glob("*.db"), *directory.glob(f"{STORE_FILE}*")):
+        for stale in directory.glob("*.db"):  # (the ConfigMap store removes its own: `SharedStore.create`)
             stale.unlink(missing_ok=True)
         return MetricsDirectory(directory, created=False)
     directory = Path(tempfile.mkdtemp(prefix="reload-safe-metrics-"))
@@ -72,4 +73,5 @@ def remove_directory(directory: MetricsDirectory) -> None:
         shutil.rmtree(directory.path, ignore_errors=True)
     else:
         for stale in (*directory.path.glob("*.db"), *directory.path.glob(f"{STORE_FILE}*")):
-            stale.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                stale.unlink(missing_ok=True)

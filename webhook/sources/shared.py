@@ -56,6 +56,8 @@ PAGE_SIZE: Final = 16384
 MMAP_SIZE: Final = 1 << 30
 """Address space each connection may map (not memory: only pages read become resident)."""
 BUSY_TIMEOUT: Final = 5.0
+WAL_CHECKPOINT_PAGES: Final = 64
+WAL_SIZE_LIMIT: Final = 4 << 20
 
 _SCHEMA: Final = (
     "CREATE TABLE IF NOT EXISTS items "
@@ -187,6 +189,10 @@ class SharedStore:
             db.execute("PRAGMA synchronous=OFF")  # a cache: a crash loses nothing a list won't bring
             db.execute(f"PRAGMA mmap_size={MMAP_SIZE}")
             db.execute("PRAGMA cache_size=-256")  # KiB; reads come from the memory map
+            # Watch events are small writes: fold the log into the file every 64 pages (1 MiB)
+            # and keep it at most 4 MiB on disk, rather than SQLite's 1,000 pages (16 MiB).
+            db.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
+            db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
             self._local.db = db
         return db
 
