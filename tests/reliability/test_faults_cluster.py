@@ -13,10 +13,16 @@ etcd from tests/envtest, `reload-safe serve --source cluster`, 2 workers × 4 th
   ConfigMaps are still served at once; a review that misses the cache is answered within the
   direct-read budget, its ConfigMap unreadable (warned, never denied); after etcd is back a
   change is reflected.
+- **the worker that leads the pod's ConfigMap store is SIGKILLed** under a steady load: the
+  other worker takes the lock, lists again and watches; a change made after the kill reaches
+  every answer; only requests in flight on the killed worker fail.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,7 +39,7 @@ from tests.reliability.cluster import (
     wait_for,
 )
 from tests.reliability.figures import record
-from tests.reliability.probes import SteadyLoad, metric, post_review
+from tests.reliability.probes import SteadyLoad, children, metric, post_review
 from tests.server.harness import Pki, Server, audit_lines
 from webhook.sources.budget import DIRECT_READ_BUDGET
 
@@ -86,8 +92,8 @@ def test_api_server_outage(cp: ControlPlane, server: Server, outage: float) -> N
             time.sleep(0.5)
         cp.start_apiserver()
         put_configmap(cp, ns, "app-config", {"level": "v2"})
-        # Each worker has its own caches: the change counts as reflected when four answers in a
-        # row (both workers, in practice) carry the new hash.
+        # The change counts as reflected when four answers in a row (both workers, in practice)
+        # carry the new hash.
         reflected = wait_for(
             lambda: all(current_hash(server, ns, "app-config", "after") != before for _ in range(4)), timeout=45
         )
@@ -163,3 +169,51 @@ def test_etcd_outage(cp: ControlPlane, server: Server) -> None:
     assert miss_mutate.status == 200
     assert any("could not read ConfigMap" in w for w in miss_mutate.json()["response"].get("warnings", []))
     assert reflected < 30
+
+
+LEADER_LINE = re.compile(r"configmaps cache: this worker \(pid (\d+)\) now lists and watches for the pod")
+
+
+def leaders(server: Server) -> list[int]:
+    """The pids that took the ConfigMap store's lock, in order (from the server's log)."""
+    return [int(pid) for pid in LEADER_LINE.findall(server.stderr())]
+
+
+def test_the_worker_leading_the_configmap_store_is_killed(cp: ControlPlane, server: Server) -> None:
+    ns = new_namespace(cp, "enforce", prefix="leader")
+    put_configmap(cp, ns, "app-config", {"level": "v1"})
+    wait_for(lambda: current_hash(server, ns, "app-config", "probe") is not None, timeout=10)
+    before = current_hash(server, ns, "app-config", "before")
+    (leader,) = leaders(server)
+
+    def make(n: int) -> tuple[str, bytes, str]:
+        uid = f"leader-{n}"
+        return uid, review_of(ns, "app-config", uid), "/mutate" if n % 2 else "/validate"
+
+    with SteadyLoad(server, rate=20, seconds=15, make=make) as load:
+        time.sleep(2)
+        os.kill(leader, signal.SIGKILL)
+        killed_at = time.monotonic() - load.started
+        took_over = wait_for(lambda: len(leaders(server)) == 2, timeout=10)
+        put_configmap(cp, ns, "app-config", {"level": "v2"})
+        reflected = wait_for(
+            lambda: all(current_hash(server, ns, "app-config", "after") != before for _ in range(4)), timeout=15
+        )
+        load.wait()
+    result = load.result
+    new_leader = leaders(server)[-1]
+    failed_at = [round(t - killed_at, 2) for t, outcome, status in load.timeline if outcome != "ok" or status != 200]
+    record(
+        "fault: the ConfigMap store's leader worker SIGKILLed under 20 reviews/s",
+        load_requests=result.sent,
+        load_errors=result.errors,
+        failed_within_s_of_kill=max(failed_at, default=0),
+        other_worker_took_over_s=round(took_over, 2),
+        change_reflected_after_s=round(reflected, 1),
+    )
+    assert new_leader != leader
+    assert new_leader in children(server.process.pid)  # the surviving worker, or gunicorn's replacement
+    assert took_over < 3  # the kernel drops the flock at once; followers look every 0.5 s
+    assert reflected < 10
+    assert all(delay < 1.0 for delay in failed_at)  # only what the killed worker held
+    assert result.errors <= 8
