@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Final, Generic
 
 from webhook.sources.watch import (
-    MAX_KNOWN_ABSENT,
+    AbsentMarks,
     CacheObserver,
     Key,
     ListWatch,
@@ -251,8 +251,7 @@ class SharedWatchCache(Generic[V]):
         )
         self._status = StoreStatus(synced=False, connected=False, generation=0, objects=0)
         self._synced = threading.Event()
-        self._absent: dict[Key, None] = {}
-        self._absent_lock = threading.Lock()
+        self._absent = AbsentMarks()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -286,10 +285,7 @@ class SharedWatchCache(Generic[V]):
 
     def remember_absent(self, key: Key) -> None:
         """As `WatchCache.remember_absent`, in this worker's memory."""
-        with self._absent_lock:
-            if len(self._absent) >= MAX_KNOWN_ABSENT:
-                del self._absent[next(iter(self._absent))]
-            self._absent[key] = None
+        self._absent.add(key)
 
     def known_absent(self, key: Key) -> bool:
         """Only ever asked for a key the store lacks (see the module docstring)."""
@@ -333,8 +329,7 @@ class SharedWatchCache(Generic[V]):
             self._writer.start()
         status = self._store.status()
         if status.generation != self._status.generation:
-            with self._absent_lock:
-                self._absent = {}  # a new list is the truth now
+            self._absent.clear()  # a new list is the truth now
         self._status = status
         if status.synced and not self._synced.is_set():
             self._synced.set()

@@ -217,6 +217,33 @@ class Listener(Protocol[V_contra]):
     def __call__(self, event: str, key: Key, value: V_contra | None, /) -> None: ...
 
 
+class AbsentMarks:
+    """Keys a direct read found missing (see `WatchCache.remember_absent`): at most
+    `MAX_KNOWN_ABSENT`, the oldest dropped first. Any thread may read, mark and unmark."""
+
+    def __init__(self) -> None:
+        self._keys: dict[Key, None] = {}
+        self._lock = threading.Lock()
+
+    def __contains__(self, key: Key) -> bool:
+        return key in self._keys
+
+    def add(self, key: Key) -> None:
+        with self._lock:
+            if len(self._keys) >= MAX_KNOWN_ABSENT:
+                del self._keys[next(iter(self._keys))]
+            self._keys[key] = None
+
+    def discard(self, key: Key) -> None:
+        if key in self._keys:
+            with self._lock:
+                self._keys.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._keys = {}
+
+
 class CacheReader(Protocol[V_co]):
     """What a reader needs of a cache: `WatchCache`, or a worker's `shared.SharedWatchCache`."""
 
@@ -253,9 +280,8 @@ class WatchCache(Generic[V]):
         self._backoff = backoff or Backoff()
         self._store: Store = DictStore() if store is None else store
         """Values as stored: packed when `convert` is a `Packer`."""
-        self._absent: dict[Key, None] = {}
+        self._absent = AbsentMarks()
         """Keys a direct read found missing, until the watch adds them (`remember_absent`)."""
-        self._absent_lock = threading.Lock()
         self._synced = threading.Event()
         self._connected = False
         self._stop = threading.Event()
@@ -293,22 +319,13 @@ class WatchCache(Generic[V]):
         create) is harmless: a key in the store is answered from the store, marks are only
         read for keys the store lacks. At most `MAX_KNOWN_ABSENT` marks, oldest dropped first.
         """
-        with self._absent_lock:
-            if key in self._store:
-                return
-            if len(self._absent) >= MAX_KNOWN_ABSENT:
-                del self._absent[next(iter(self._absent))]
-            self._absent[key] = None
+        if key not in self._store:
+            self._absent.add(key)
 
     def known_absent(self, key: Key) -> bool:
         """`key` was found missing and the watch has not added it since. Never while the cache
         is disconnected: its watch could be missing the event, so a reader asks again."""
         return self._connected and key in self._absent
-
-    def _unmark_absent(self, key: Key) -> None:
-        if key in self._absent:
-            with self._absent_lock:
-                self._absent.pop(key, None)
 
     def start(self) -> None:
         """Run in a daemon thread. Call only after fork (in a gunicorn worker), never before."""
@@ -363,8 +380,7 @@ class WatchCache(Generic[V]):
                 del page  # no raw object outlives its page
 
         self._store.replace(listed())
-        with self._absent_lock:
-            self._absent = {}  # the list is the truth now; marks start over
+        self._absent.clear()  # the list is the truth now; marks start over
         self.resource_version = version
         self._set_connected(True)
         if previous is not None:
@@ -424,7 +440,7 @@ class WatchCache(Generic[V]):
                 self._forget(key)
             else:
                 self._store.put(key, self._pack(value))
-                self._unmark_absent(key)
+                self._absent.discard(key)
                 self._announce(str(kind), key, value)
             self._observer.size(cache=self.name, objects=len(self._store))
         elif kind == "DELETED" and key is not None:
