@@ -16,6 +16,9 @@ etcd from tests/envtest, `reload-safe serve --source cluster`, 2 workers × 4 th
 - **the worker that leads the pod's ConfigMap store is SIGKILLed** under a steady load: the
   other worker takes the lock, lists again and watches; a change made after the kill reaches
   every answer; only requests in flight on the killed worker fail.
+- **ConfigMaps changing fast while both workers read them** (not a fault, the shared store's
+  concurrency): one worker writes every watch event into the SQLite store while eight clients'
+  reviews read it from both workers; every review is answered and no read fails.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ from __future__ import annotations
 import os
 import re
 import signal
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -217,3 +222,51 @@ def test_the_worker_leading_the_configmap_store_is_killed(cp: ControlPlane, serv
     assert reflected < 10
     assert all(delay < 1.0 for delay in failed_at)  # only what the killed worker held
     assert result.errors <= 8
+
+
+def test_reviews_read_the_shared_store_while_configmaps_change_fast(cp: ControlPlane, server: Server) -> None:
+    ns = new_namespace(cp, "warn", prefix="busy")
+    names = [f"cm-{i}" for i in range(20)]
+    for name in names:
+        put_configmap(cp, ns, name, {"level": "v0", "blob": "x" * 2000})
+    wait_for(lambda: current_hash(server, ns, names[-1], "probe") is not None, timeout=10)
+    stop = threading.Event()
+    updates = 0
+
+    def change() -> None:
+        nonlocal updates
+        while not stop.is_set():
+            updates += 1
+            put_configmap(cp, ns, names[updates % len(names)], {"level": f"v{updates}", "blob": "y" * 2000})
+
+    def review(n: int) -> int:
+        uid = f"busy-{n}"
+        answer = post_review(
+            server, review_of(ns, names[n % len(names)], uid), endpoint="/mutate" if n % 2 else "/validate"
+        )
+        return answer.status
+
+    changer = threading.Thread(target=change)
+    changer.start()
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(review, range(1200)))
+    finally:
+        stop.set()
+        changer.join()
+    before = current_hash(server, ns, "cm-0", "before")
+    put_configmap(cp, ns, "cm-0", {"level": "final", "blob": "z"})
+    reflected = wait_for(lambda: current_hash(server, ns, "cm-0", "after") != before, timeout=10)
+    stderr = server.stderr()
+    record(
+        "shared store: reviews while ConfigMaps change",
+        reviews=len(statuses),
+        answered_200=statuses.count(200),
+        configmap_updates=updates,
+        store_read_failures=stderr.count("shared store unreadable"),
+        final_change_reflected_s=round(reflected, 2),
+    )
+    assert statuses.count(200) == len(statuses)
+    assert updates > 20  # the store was written to all along
+    assert "shared store" not in stderr  # no read failed, no follower loop failed
+    assert "Traceback" not in stderr
