@@ -4,23 +4,27 @@
 (16 client threads), then `reload-safe serve --source cluster` is started exactly as the e2e
 tests start it (`tests/e2e/webhook_process.WebhookServer`: production defaults, 2 workers),
 lists them into the pod's one ConfigMap store (a SQLite file the workers share, written by
-one of them) and reports ready. Its /metrics must show every ConfigMap cached before the
-resident set of the master and of each worker is read from /proc (after a short settle, and
-again after the end-to-end load); the store's file is added once, as if all of it were in
-memory (it is in the page cache, and partly mapped by the workers that read it).
+one of them) and reports ready. Its /metrics must show every ConfigMap cached before its
+memory is read from /proc (after a short settle, and again after the end-to-end load): the
+server's resident set (every page its processes map, counted once), the RSS and PSS of the
+master and of each worker, and the store's file, added once, whole, as if all of it were in
+memory (it is in the page cache, and partly mapped by the workers that read it). See
+`procs.ServerMemory`.
 
 **End-to-end.** Deployments are created one at a time through the API server, in blocks that
 take turns: no webhook registered; the chart's Mutating and Validating WebhookConfigurations
 (`render_webhook_configurations` + `register`, as the e2e tests do) pointed at the **null
-webhook** (bench/nullapp.py: the same Python stack, deciding nothing); the same
-configurations pointed at reload-safe. The three conditions see the same control plane at
-the same moments. Each toggle waits until the API server has picked the change up (its
-`apiserver_admission_webhook_request_total` counter moves, or stops moving, when a dry-run
-canary is created; for reload-safe the canary must also be warned), then a few unmeasured
-creates warm the connections. The namespace is in `warn` mode and the Deployments refer to
-ConfigMaps, so each create is mutated (config hash) and warned: the full path, twice (mutate +
-validate). The null condition is the floor of any webhook on this stack: the API server's
-own cost of calling out, TLS, gunicorn, Flask and JSON.
+webhook** (bench/nullapp.py: the same Python stack, deciding nothing); the same, pointed at
+the null webhook's **patching** routes (its /mutate also returns a constant one-operation
+JSONPatch); the same configurations pointed at reload-safe. The four conditions see the same
+control plane at the same moments. Each toggle waits until the API server has picked the
+change up (its `apiserver_admission_webhook_request_total` counter moves, or stops moving,
+when a dry-run canary is created; for reload-safe the canary must also be warned), then a few
+unmeasured creates warm the connections. The namespace is in `warn` mode and the Deployments
+refer to ConfigMaps, so each create is mutated (config hash) and warned: the full path, twice
+(mutate + validate). The null condition is the floor of any webhook on this stack: the API
+server's own cost of calling out, TLS, gunicorn, Flask and JSON. The patching null condition
+is the floor of any webhook that mutates: it adds what the API server spends applying a patch.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from bench import procs, servers, workloads
+from bench.null_server import PATCHING_PREFIX
 from tests.e2e.kube import Kube
 from tests.e2e.webhook_process import WebhookServer, register, render_webhook_configurations, unregister
 from tests.envtest import ControlPlane, free_port, new_namespace
@@ -73,13 +78,15 @@ class ClusterSizes:
 class ClusterResults:
     configmaps_cached: int
     create_seconds: float
-    memory_synced: list[procs.Memory]
-    memory_after_load: list[procs.Memory]
-    memory_one_worker: list[procs.Memory]
+    memory_synced: procs.ServerMemory
+    memory_after_load: procs.ServerMemory
+    memory_one_worker: procs.ServerMemory
     """The same cache in a server started with `--workers 1` (one copy of it)."""
     without_ms: list[float]
     null_ms: list[float]
     """With the null webhook registered instead (the floor of the stack)."""
+    null_patching_ms: list[float]
+    """With the null webhook's patching routes: the floor of a webhook that mutates."""
     with_ms: list[float]
     warned_creates: int
     apiserver_version: str
@@ -127,13 +134,14 @@ def run(*, sizes: ClusterSizes, work_dir: Path, seed: int, log: Any) -> ClusterR
             memory_one_worker=one_worker,
             without_ms=timings.without,
             null_ms=timings.null,
+            null_patching_ms=timings.null_patching,
             with_ms=timings.ours,
             warned_creates=timings.warned,
             apiserver_version=cp.apiserver_version(),
         )
 
 
-def _synced_memory(server: WebhookServer, *, expected: int) -> tuple[int, list[procs.Memory]]:
+def _synced_memory(server: WebhookServer, *, expected: int) -> tuple[int, procs.ServerMemory]:
     """Once /metrics shows the whole cache and start-up garbage has settled (as a pod would
     before its first scrape): the ConfigMaps cached and the memory of each process."""
     cached = _cached_configmaps(server)
@@ -144,9 +152,13 @@ def _synced_memory(server: WebhookServer, *, expected: int) -> tuple[int, list[p
     return cached, procs.server_memory(server.process.pid, shared_file_prefix=SHARED_STORE)
 
 
-def _describe(memory: list[procs.Memory]) -> str:
-    each = ", ".join(f"{m.role} {m.rss_mib:.0f}" for m in memory)
-    return f"RSS {sum(m.rss_mib for m in memory):.0f} MiB ({each}); PSS {sum(m.pss_mib for m in memory):.0f} MiB"
+def _describe(memory: procs.ServerMemory) -> str:
+    each = ", ".join(f"{m.role} {m.rss_mib:.0f}" for m in memory.processes)
+    resident = "unreadable" if memory.resident_mib is None else f"{memory.resident_mib:.0f} MiB"
+    return (
+        f"resident {resident}; RSS sum {memory.rss_sum_mib:.0f} MiB ({each}, store {memory.shared_files_mib:.0f}); "
+        f"PSS {memory.pss_mib:.0f} MiB"
+    )
 
 
 def _create_configmaps(cp: ControlPlane, *, sizes: ClusterSizes, rng: random.Random) -> None:
@@ -209,6 +221,7 @@ def _cached_configmaps(server: WebhookServer) -> int:
 class _Timings:
     without: list[float] = field(default_factory=list)
     null: list[float] = field(default_factory=list)
+    null_patching: list[float] = field(default_factory=list)
     ours: list[float] = field(default_factory=list)
     warned: int = 0
 
@@ -225,14 +238,16 @@ def _null_server(work_dir: Path) -> servers.Server:
     )
 
 
-def _pointed_at(configurations: list[dict[str, Any]], server: servers.Server) -> list[dict[str, Any]]:
-    """The same webhook configurations, calling `server` (same paths) with its CA."""
+def _pointed_at(
+    configurations: list[dict[str, Any]], server: servers.Server, *, prefix: str = ""
+) -> list[dict[str, Any]]:
+    """The same webhook configurations, calling `server` (same paths, after `prefix`) with its CA."""
     ca_bundle = base64.b64encode(server.ca_file.read_bytes()).decode("ascii")
     moved = copy.deepcopy(configurations)
     for configuration in moved:
         for hook in configuration["webhooks"]:
             path = hook["clientConfig"]["url"].rsplit("/", 1)[1]
-            hook["clientConfig"] = {"url": f"{server.url.rstrip('/')}/{path}", "caBundle": ca_bundle}
+            hook["clientConfig"] = {"url": f"{server.url.rstrip('/')}{prefix}/{path}", "caBundle": ca_bundle}
     return moved
 
 
@@ -257,6 +272,7 @@ def _end_to_end(
     conditions: dict[str, list[dict[str, Any]] | None] = {
         "without": None,
         "null": _pointed_at(ours, null),
+        "null_patching": _pointed_at(ours, null, prefix=PATCHING_PREFIX),
         "ours": ours,
     }
     canary_namespace = new_namespace(kube.api, prefix="bench-canary")
@@ -296,6 +312,7 @@ def _end_to_end(
                 _wait_for_webhook(cp, kube, canary_namespace, called=False, warned=False)
     log(
         f"  {len(timings.without)} creates without a webhook, {len(timings.null)} with the null webhook, "
+        f"{len(timings.null_patching)} with the null webhook patching, "
         f"{len(timings.ours)} with reload-safe ({timings.warned} warned)"
     )
     return timings

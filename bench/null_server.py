@@ -12,12 +12,15 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from webhook.cli.serve import serve
 from webhook.policy import Mode
 from webhook.server.multiproc import prepare_directory
 from webhook.server.settings import ServerSettings, any_address
+
+PATCHING_PREFIX: Final = "/patching"
+"""Where the null app's routes also patch (bench/nullapp.py)."""
 
 
 def serve_default(name: str) -> Any:

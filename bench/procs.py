@@ -1,18 +1,19 @@
-"""What a process tree costs, read from /proc: CPU seconds and resident memory per process.
+"""What a process tree costs, read from /proc: CPU seconds and resident memory.
 
-The server is a gunicorn master and its workers; a figure for "the server" is the sum over
-that tree, and the per-process figures are kept so a reader can see where memory sits.
-Resident set sizes of forked processes count the pages they share once per process, so the
-proportional set size (PSS: shared pages divided among their sharers) is reported beside the
-RSS sum: it is what the processes add up to, and close to what a container's memory counts.
-Memory the workers share through a file (the pod's ConfigMap store, `sources.shared`) is in
-the page cache, not in any process's anonymous memory: the file sizes are counted too, once.
+The server is a gunicorn master and its workers. Its memory is measured three ways
+(`ServerMemory`): the tree's resident set (each physical page any of its processes maps,
+counted once: what a container is charged for them), the sum of the processes' RSS (a page
+shared after fork counted once per process), and the sum of their PSS. Memory the workers share
+through a file (the pod's ConfigMap store, `sources.shared`) lives in the page cache: the file
+is counted once, whole, and its mapped pages are left out of the per-process figures. The
+per-process figures are kept so a reader can see where memory sits.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -64,32 +65,120 @@ class Memory:
     """Pages only this process holds (private clean + private dirty)."""
 
 
-def memory(pid: int, *, role: str) -> Memory:
-    values: dict[str, int] = {}
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+@dataclass(frozen=True, kw_only=True)
+class ServerMemory:
+    """What the server's process tree holds in memory, three ways.
+
+    - `resident_mib`: the server's resident set. Every page frame mapped by any of its
+      processes, counted once (read from /proc/PID/pagemap), plus the shared files. This is what
+      the kernel charges a container for the pages its processes map: a page the master and the
+      workers share after fork is one page. It is None when the page frame numbers cannot be
+      read (Linux shows them only to a process with CAP_SYS_ADMIN).
+    - `rss_sum_mib`: the processes' RSS added up, plus the shared files. A page the master and
+      two workers share counts three times.
+    - `pss_mib`: the processes' PSS added up, plus the shared files. Each page is split among
+      the processes that map it, including processes outside the server (another Python's
+      libpython), so this can be a little below `resident_mib`.
+
+    In every column the shared files (the workers' ConfigMap store) count once, whole, and
+    their mapped pages are left out of each process's figures."""
+
+    processes: list[Memory]
+    shared_files_mib: float
+    resident_mib: float | None
+
+    @property
+    def rss_sum_mib(self) -> float:
+        return round(sum(m.rss_mib for m in self.processes) + self.shared_files_mib, 1)
+
+    @property
+    def pss_mib(self) -> float:
+        return round(sum(m.pss_mib for m in self.processes) + self.shared_files_mib, 1)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "resident_mib": self.resident_mib,
+            "rss_sum_mib": self.rss_sum_mib,
+            "pss_mib": self.pss_mib,
+            "shared_files_mib": self.shared_files_mib,
+            "processes": [vars(m) for m in self.processes],
+        }
+
+
+def memory(pid: int, *, role: str, skip_prefix: str | None = None) -> Memory:
+    """One process's RSS, PSS and USS from /proc/PID/smaps, leaving out the mappings of files
+    whose name starts with `skip_prefix` (they are counted once for the whole tree)."""
+    totals = {"Rss": 0, "Pss": 0, "Private_Clean": 0, "Private_Dirty": 0}
+    skipping = False
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        if _is_mapping_header(line):
+            skipping = skip_prefix is not None and _mapped_name(line).startswith(skip_prefix)
+            continue
         name, _, rest = line.partition(":")
-        parts = rest.split()
-        if parts and parts[0].isdigit():
-            values[name.strip()] = int(parts[0])  # kB
+        if not skipping and name in totals:
+            totals[name] += int(rest.split()[0])  # kB
     kib = 1024 / MIB
     return Memory(
         pid=pid,
         role=role,
-        rss_mib=round(values.get("Rss", 0) * kib, 1),
-        pss_mib=round(values.get("Pss", 0) * kib, 1),
-        uss_mib=round((values.get("Private_Clean", 0) + values.get("Private_Dirty", 0)) * kib, 1),
+        rss_mib=round(totals["Rss"] * kib, 1),
+        pss_mib=round(totals["Pss"] * kib, 1),
+        uss_mib=round((totals["Private_Clean"] + totals["Private_Dirty"]) * kib, 1),
     )
 
 
-def server_memory(master: int, *, shared_file_prefix: str | None = None) -> list[Memory]:
-    """The gunicorn master and each worker; then, as one more entry (pid 0, role "shared
-    file"), the files named `shared_file_prefix...` the processes have open, counted once in
-    every column."""
-    processes = [memory(master, role="master")] + [memory(w, role="worker") for w in children(master)]
-    if shared_file_prefix is None:
-        return processes
-    size = files_mib(open_files(master, prefix=shared_file_prefix))
-    return [*processes, Memory(pid=0, role="shared file", rss_mib=size, pss_mib=size, uss_mib=size)]
+def _is_mapping_header(line: str) -> bool:
+    """`start-end perms offset dev inode [path]`: the line that opens a mapping in smaps."""
+    start, sep, end = line.split(" ", 1)[0].partition("-")
+    return bool(sep and start and end) and all(c in "0123456789abcdef" for c in start + end)
+
+
+def _mapped_name(header: str) -> str:
+    fields = header.split(maxsplit=5)
+    return Path(fields[5].strip()).name if len(fields) == 6 else ""
+
+
+PAGE_SIZE: Final = os.sysconf("SC_PAGE_SIZE")
+PAGE_PRESENT: Final = 1 << 63
+PFN_MASK: Final = (1 << 55) - 1
+
+
+def page_frames(pid: int, *, skip_prefix: str | None = None) -> set[int] | None:
+    """The physical page frames the process maps (present in RAM, not swapped), leaving out
+    the mappings of files whose name starts with `skip_prefix`. None when the kernel hides
+    frame numbers (it reports them as 0 without CAP_SYS_ADMIN)."""
+    frames: set[int] = set()
+    with Path(f"/proc/{pid}/maps").open() as maps, Path(f"/proc/{pid}/pagemap").open("rb", buffering=0) as pagemap:
+        for line in maps:
+            fields = line.split(maxsplit=5)
+            name = fields[5].strip() if len(fields) == 6 else ""
+            if name == "[vsyscall]" or (skip_prefix is not None and Path(name).name.startswith(skip_prefix)):
+                continue
+            start, end = (int(bound, 16) for bound in fields[0].split("-"))
+            pagemap.seek(start // PAGE_SIZE * 8)
+            entries = array("Q", pagemap.read((end - start) // PAGE_SIZE * 8))
+            frames.update(entry & PFN_MASK for entry in entries if entry & PAGE_PRESENT)
+    if 0 in frames:
+        return None
+    return frames
+
+
+def server_memory(master: int, *, shared_file_prefix: str | None = None) -> ServerMemory:
+    """The gunicorn master and each worker, the files named `shared_file_prefix...` that they
+    have open (with their SQLite siblings), and the tree's resident set (see ServerMemory)."""
+    pids = [master, *children(master)]
+    processes = [
+        memory(pid, role="master" if pid == master else "worker", skip_prefix=shared_file_prefix) for pid in pids
+    ]
+    shared = files_mib(open_files(master, prefix=shared_file_prefix)) if shared_file_prefix is not None else 0.0
+    frames: set[int] = set()
+    for pid in pids:
+        own = page_frames(pid, skip_prefix=shared_file_prefix)
+        if own is None:
+            return ServerMemory(processes=processes, shared_files_mib=shared, resident_mib=None)
+        frames |= own
+    resident = round(len(frames) * PAGE_SIZE / MIB + shared, 1)
+    return ServerMemory(processes=processes, shared_files_mib=shared, resident_mib=resident)
 
 
 def open_files(master: int, *, prefix: str) -> list[Path]:
