@@ -50,9 +50,7 @@ FULL: Final = {
         warmup_seconds=3.0,
         rounds=4,
     ),
-    "cluster": cluster.ClusterSizes(
-        configmaps=10_000, configmap_bytes=4096, configmap_namespaces=10, e2e_creates=500, e2e_block=100
-    ),
+    "cluster": cluster.ClusterSizes(configmaps=10_000, configmap_bytes=4096, configmap_namespaces=10, e2e_creates=500),
     "scan": {"count": 5000, "runs": 3},
 }
 SMOKE: Final = {
@@ -66,9 +64,7 @@ SMOKE: Final = {
         warmup_seconds=0.5,
         rounds=1,
     ),
-    "cluster": cluster.ClusterSizes(
-        configmaps=100, configmap_bytes=4096, configmap_namespaces=2, e2e_creates=10, e2e_block=5
-    ),
+    "cluster": cluster.ClusterSizes(configmaps=100, configmap_bytes=4096, configmap_namespaces=2, e2e_creates=10),
     "scan": {"count": 100, "runs": 1},
 }
 

@@ -11,20 +11,28 @@ master and of each worker, and the store's file, added once, whole, as if all of
 memory (it is in the page cache, and partly mapped by the workers that read it). See
 `procs.ServerMemory`.
 
-**End-to-end.** Deployments are created one at a time through the API server, in blocks that
-take turns: no webhook registered; the chart's Mutating and Validating WebhookConfigurations
-(`render_webhook_configurations` + `register`, as the e2e tests do) pointed at the **null
-webhook** (bench/nullapp.py: the same Python stack, deciding nothing); the same, pointed at
-the null webhook's **patching** routes (its /mutate also returns a constant one-operation
-JSONPatch); the same configurations pointed at reload-safe. The four conditions see the same
-control plane at the same moments. Each toggle waits until the API server has picked the
-change up (its `apiserver_admission_webhook_request_total` counter moves, or stops moving,
-when a dry-run canary is created; for reload-safe the canary must also be warned), then a few
-unmeasured creates warm the connections. The namespace is in `warn` mode and the Deployments
-refer to ConfigMaps, so each create is mutated (config hash) and warned: the full path, twice
-(mutate + validate). The null condition is the floor of any webhook on this stack: the API
-server's own cost of calling out, TLS, gunicorn, Flask and JSON. The patching null condition
-is the floor of any webhook that mutates: it adds what the API server spends applying a patch.
+**End-to-end.** Deployments are created one at a time through the API server in four
+conditions, each in a namespace of its own (labelled `warn`, with the same 20 ConfigMaps):
+*without*: no webhook is called; *null*: the chart's Mutating and Validating
+WebhookConfigurations (`render_webhook_configurations`, as the e2e tests do) pointed at the
+**null webhook** (bench/nullapp.py: the same Python stack, deciding nothing); *null_patching*:
+the same, pointed at the null webhook's patching routes (its /mutate also returns a constant
+one-operation JSONPatch); *ours*: the chart's configurations as rendered, calling reload-safe.
+The three sets are registered side by side under different names, each narrowed by one more
+`namespaceSelector` term to its condition's namespace, and stay registered for the whole
+phase. Each Deployment is created in all four namespaces, one after the other, the order
+rotating, so the conditions are interleaved create by create and share every disturbance of
+the machine (an earlier design took turns in blocks of 100, and a few bursts of slow creates
+falling in one block decided its p95). Before timing, a dry-run canary confirms each condition
+(the API server's `apiserver_admission_webhook_request_total` moves for the three with
+webhooks, and not for *without*; in *ours* the canary must also be warned), and a few
+unmeasured rounds warm the connections. In *ours* each create is mutated (config hash) and
+most are warned: the full path, twice (mutate + validate). *null* is the floor of any webhook
+on this stack: the API server's own cost of calling out, TLS, gunicorn, Flask and JSON.
+*null_patching* is the floor of any webhook that mutates: it adds what the API server spends
+applying a patch. In *without*, as in the others, the API server matches its namespace against
+six webhooks' selectors and calls none; the same creates made before anything was registered
+are reported beside it (`none_registered_ms`).
 """
 
 from __future__ import annotations
@@ -59,6 +67,11 @@ CANARY = {
     "spec": {"containers": [{"name": "c", "image": "x", "envFrom": [{"configMapRef": {"name": "canary"}}]}]},
 }
 WARMUP_CREATES = 5
+POOL_SIZE: Final = 20
+"""ConfigMaps in each end-to-end namespace, which the Deployments refer to."""
+CONDITION_LABEL: Final = "bench.reload-safe.io/condition"
+CONDITIONS: Final = ("without", "null", "null_patching", "ours")
+"""The end-to-end conditions, one namespace each (see the module docstring)."""
 SHARED_STORE: Final = STORE_FILE
 """The workers' shared ConfigMap store (`webhook.sources.shared`): its file counts once."""
 CREATE_THREADS = 16
@@ -70,8 +83,7 @@ class ClusterSizes:
     configmap_bytes: int
     configmap_namespaces: int
     e2e_creates: int
-    """Per condition (with and without the webhook)."""
-    e2e_block: int
+    """Per condition."""
 
 
 @dataclass(kw_only=True)
@@ -83,6 +95,9 @@ class ClusterResults:
     memory_one_worker: procs.ServerMemory
     """The same cache in a server started with `--workers 1` (one copy of it)."""
     without_ms: list[float]
+    """No webhook called: the namespace matches none of the registered configurations."""
+    none_registered_ms: list[float]
+    """No webhook configuration registered at all (measured before the others, for reference)."""
     null_ms: list[float]
     """With the null webhook registered instead (the floor of the stack)."""
     null_patching_ms: list[float]
@@ -133,6 +148,7 @@ def run(*, sizes: ClusterSizes, work_dir: Path, seed: int, log: Any) -> ClusterR
             memory_after_load=after,
             memory_one_worker=one_worker,
             without_ms=timings.without,
+            none_registered_ms=timings.none_registered,
             null_ms=timings.null,
             null_patching_ms=timings.null_patching,
             with_ms=timings.ours,
@@ -219,6 +235,7 @@ def _cached_configmaps(server: WebhookServer) -> int:
 
 @dataclass
 class _Timings:
+    none_registered: list[float] = field(default_factory=list)
     without: list[float] = field(default_factory=list)
     null: list[float] = field(default_factory=list)
     null_patching: list[float] = field(default_factory=list)
@@ -261,61 +278,93 @@ def _end_to_end(
     rng: random.Random,
     log: Any,
 ) -> _Timings:
-    namespace = new_namespace(kube.api, prefix="bench-e2e", labels={"reload-safe.io/policy": "warn"})
-    pool_size = 20
-    for index in range(pool_size):
-        obj = workloads.sized_configmap(rng=rng, name=f"config-{index}", namespace=namespace, size=1024)
-        answer = kube.create(obj, namespace=namespace)
-        if not answer.ok:
-            raise RuntimeError(f"ConfigMap create answered {answer.status}: {answer.message}")
+    namespaces = {
+        condition: new_namespace(
+            kube.api,
+            prefix=f"bench-e2e-{condition.replace('_', '-')}",
+            labels={"reload-safe.io/policy": "warn", CONDITION_LABEL: condition},
+        )
+        for condition in CONDITIONS
+    }
+    pool = [workloads.sized_configmap(rng=rng, name=f"config-{i}", namespace="", size=1024) for i in range(POOL_SIZE)]
+    for namespace in namespaces.values():
+        for configmap in pool:
+            _create(kube, {**configmap, "metadata": {**configmap["metadata"], "namespace": namespace}}, namespace)
+    timings = _Timings()
+
+    def deployment(index: int) -> dict[str, Any]:
+        return workloads.deployment(
+            rng, name=f"app-{index}", namespace=None, pool_size=POOL_SIZE, references=rng.randint(1, 6)
+        )
+
+    # For reference: the same creates before any webhook configuration exists.
+    baseline = max(1, sizes.e2e_creates // 5)
+    for index in range(WARMUP_CREATES + baseline):
+        elapsed, _ = _create(kube, deployment(index), namespaces["without"])
+        if index >= WARMUP_CREATES:
+            timings.none_registered.append(elapsed)
+
     ours = render_webhook_configurations(helm=cp.binary("helm"), url=server.url, ca_bundle=server.ca_bundle)
-    conditions: dict[str, list[dict[str, Any]] | None] = {
-        "without": None,
-        "null": _pointed_at(ours, null),
-        "null_patching": _pointed_at(ours, null, prefix=PATCHING_PREFIX),
+    registered = {
+        "null": _renamed(_pointed_at(ours, null), suffix="null"),
+        "null_patching": _renamed(_pointed_at(ours, null, prefix=PATCHING_PREFIX), suffix="null-patching"),
         "ours": ours,
     }
-    canary_namespace = new_namespace(kube.api, prefix="bench-canary")
-    timings = _Timings()
-    counter = 0
-
-    def create() -> tuple[float, bool]:
-        nonlocal counter
-        counter += 1
-        obj = workloads.deployment(
-            rng, name=f"app-{counter}", namespace=None, pool_size=pool_size, references=rng.randint(1, 6)
-        )
-        started = time.perf_counter()
-        answer = kube.create(obj, namespace=namespace)
-        elapsed = (time.perf_counter() - started) * 1000
-        if not answer.ok:
-            raise RuntimeError(f"Deployment create answered {answer.status}: {answer.message}")
-        return elapsed, bool(answer.warnings)
-
-    blocks = max(1, sizes.e2e_creates // sizes.e2e_block)
-    for _ in range(blocks):
-        for condition, configurations in conditions.items():
-            if configurations is not None:
-                register(kube.api, configurations)
-                _wait_for_webhook(cp, kube, canary_namespace, called=True, warned=condition == "ours")
-            for _ in range(WARMUP_CREATES):
-                create()
-            target: list[float] = getattr(timings, condition)
-            for _ in range(sizes.e2e_block):
-                elapsed, was_warned = create()
-                target.append(elapsed)
+    for condition, configurations in registered.items():
+        register(kube.api, _only_in(configurations, condition=condition))
+    for condition in (*CONDITIONS[1:], CONDITIONS[0]):  # "without" last: once the others are live
+        _wait_for_webhook(cp, kube, namespaces[condition], called=condition != "without", warned=condition == "ours")
+    try:
+        for index in range(WARMUP_CREATES + sizes.e2e_creates):
+            obj = deployment(baseline + WARMUP_CREATES + index)
+            # The same Deployment in every condition, the order rotating so each condition
+            # takes each place in turn: every disturbance of the machine is shared out evenly.
+            shift = index % len(CONDITIONS)
+            for condition in CONDITIONS[shift:] + CONDITIONS[:shift]:
+                elapsed, was_warned = _create(kube, obj, namespaces[condition])
                 if was_warned and condition != "ours":
-                    raise RuntimeError(f"a create was warned with {condition} registered")
-                timings.warned += was_warned
-            if configurations is not None:
-                unregister(kube.api, configurations)
-                _wait_for_webhook(cp, kube, canary_namespace, called=False, warned=False)
+                    raise RuntimeError(f"a create was warned in the {condition} condition")
+                if index >= WARMUP_CREATES:
+                    getattr(timings, condition).append(elapsed)
+                    timings.warned += was_warned
+    finally:
+        for condition, configurations in registered.items():
+            unregister(kube.api, _only_in(configurations, condition=condition))
     log(
-        f"  {len(timings.without)} creates without a webhook, {len(timings.null)} with the null webhook, "
-        f"{len(timings.null_patching)} with the null webhook patching, "
-        f"{len(timings.ours)} with reload-safe ({timings.warned} warned)"
+        f"  {len(timings.ours)} creates in each condition, interleaved: without a webhook, with the null webhook, "
+        f"with the null webhook patching, with reload-safe ({timings.warned} warned); "
+        f"{len(timings.none_registered)} before any was registered"
     )
     return timings
+
+
+def _create(kube: Kube, obj: dict[str, Any], namespace: str) -> tuple[float, bool]:
+    """Milliseconds from request to answer, and whether the answer carried warnings."""
+    started = time.perf_counter()
+    answer = kube.create(obj, namespace=namespace)
+    elapsed = (time.perf_counter() - started) * 1000
+    if not answer.ok:
+        raise RuntimeError(f"{obj['kind']} create answered {answer.status}: {answer.message}")
+    return elapsed, bool(answer.warnings)
+
+
+def _renamed(configurations: list[dict[str, Any]], *, suffix: str) -> list[dict[str, Any]]:
+    """The configurations under new names, so several sets can be registered side by side."""
+    for configuration in configurations:
+        configuration["metadata"]["name"] += f"-{suffix}"
+    return configurations
+
+
+def _only_in(configurations: list[dict[str, Any]], *, condition: str) -> list[dict[str, Any]]:
+    """The configurations with one more namespaceSelector term: the condition's namespace only."""
+    narrowed = copy.deepcopy(configurations)
+    for configuration in narrowed:
+        for hook in configuration["webhooks"]:
+            selector = hook.setdefault("namespaceSelector", {})
+            selector.setdefault("matchExpressions", []).append(
+                {"key": CONDITION_LABEL, "operator": "In", "values": [condition]}
+            )
+    return narrowed
 
 
 def _webhook_calls(cp: ControlPlane) -> float:

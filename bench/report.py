@@ -170,6 +170,10 @@ def build(
             "e2e": {
                 "creates_per_condition": len(without),
                 "warned_creates": cluster.warned_creates,
+                "design": "interleaved: each Deployment created in the four conditions' namespaces in turn",
+                "none_registered_ms": {
+                    f"p{q:g}": _r(percentile(cluster.none_registered_ms, q), 3) for q in (50, 95, 99)
+                },
                 "without_webhook_ms": {f"p{q:g}": _r(percentile(without, q), 3) for q in (50, 95, 99)},
                 "null_webhook_ms": {f"p{q:g}": _r(percentile(null_e2e, q), 3) for q in (50, 95, 99)},
                 "null_patching_webhook_ms": {f"p{q:g}": _r(percentile(patching, q), 3) for q in (50, 95, 99)},

@@ -106,6 +106,9 @@ def test_end_to_end_went_through_the_webhook(results: dict[str, Any]) -> None:
     e2e = results["e2e"]
     assert e2e["creates_per_condition"] == results["settings"]["cluster"]["e2e_creates"]
     assert e2e["warned_creates"] > 0  # the webhook was called: its warnings came back
+    assert e2e["design"].startswith("interleaved")
+    for condition in ("none_registered", "without_webhook", "null_webhook", "null_patching_webhook", "with_webhook"):
+        assert 0 < e2e[f"{condition}_ms"]["p50"] <= e2e[f"{condition}_ms"]["p95"], condition
 
 
 def test_targets_and_machine_facts(results: dict[str, Any]) -> None:
