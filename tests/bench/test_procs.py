@@ -1,15 +1,16 @@
-"""bench.procs: the server's memory, read from /proc, on real processes (this one and a fork).
+"""bench.procs: the server's memory, read from /proc, on real processes.
 
 The three figures must differ exactly where they should: pages a parent and its child share
 after fork count once in the resident set and twice in the RSS sum, and the shared files
-count once, whole, whoever maps them."""
+count once, whole, whoever maps them. Each test measures a process tree of its own (started
+here, in a new session), never the test runner, whose other children come and go."""
 
 from __future__ import annotations
 
-import mmap
 import os
 import signal
-import time
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,39 +20,58 @@ from bench import procs
 
 MIB = 1024 * 1024
 
-
-def _touch(buffer: bytearray | mmap.mmap, *, fill: int) -> None:
-    """Write every page, so each one is resident (and, for a bytearray, private to us)."""
+FORKING_CHILD = """
+import os, sys, time
+def touch(buffer, fill):
     for offset in range(0, len(buffer), 4096):
         buffer[offset] = fill
+shared = bytearray(32 << 20)
+touch(shared, 1)                  # 32 MiB written before fork: shared with the child
+if os.fork() == 0:
+    own = bytearray(8 << 20)
+    touch(own, 2)                 # 8 MiB of the child's own
+    print("ready", flush=True)
+time.sleep(60)
+"""
+
+MAPPING_CHILD = """
+import mmap, sys, time
+with open(sys.argv[1], "r+b") as file:
+    mapped = mmap.mmap(file.fileno(), 0)
+    for offset in range(0, len(mapped), 4096):
+        mapped[offset] = 3        # every page of the 16 MiB file mapped here
+    print("ready", flush=True)
+    time.sleep(60)
+"""
+
+
+def _tree(code: str, *args: str) -> Iterator[int]:
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, *args], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "ready"
+        yield process.pid
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 @pytest.fixture
-def forked_child() -> Iterator[int]:
-    """A child that shares this process's 32 MiB (written before fork) and adds 8 MiB of its own."""
-    shared = bytearray(32 * MIB)
-    _touch(shared, fill=1)
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: its own 8 MiB, then wait to be measured
-        own = bytearray(8 * MIB)
-        _touch(own, fill=2)
-        os.write(write_end, b"x")
-        time.sleep(60)
-        os._exit(0)
-    os.read(read_end, 1)
-    try:
-        yield pid
-    finally:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        os.close(read_end)
-        os.close(write_end)
-        del shared
+def forked_tree() -> Iterator[int]:
+    yield from _tree(FORKING_CHILD)
 
 
-def test_pages_shared_after_fork_count_once_in_the_resident_set(forked_child: int) -> None:
-    memory = procs.server_memory(os.getpid())
+@pytest.fixture
+def store_file(tmp_path: Path) -> Path:
+    store = tmp_path / "store.sqlite"
+    store.write_bytes(b"\0" * (16 * MIB))
+    return store
+
+
+def test_pages_shared_after_fork_count_once_in_the_resident_set(forked_tree: int) -> None:
+    memory = procs.server_memory(forked_tree)
     assert [m.role for m in memory.processes] == ["master", "worker"]
     parent, child = memory.processes
     if memory.resident_mib is None:
@@ -60,25 +80,21 @@ def test_pages_shared_after_fork_count_once_in_the_resident_set(forked_child: in
     assert child.rss_mib >= 32 + 8
     assert memory.rss_sum_mib - memory.resident_mib >= 32
     # Resident = what the parent maps + what only the child maps (its 8 MiB and a little more).
-    assert parent.rss_mib + 8 <= memory.resident_mib <= parent.rss_mib + child.uss_mib + 1
+    assert parent.rss_mib + 8 <= memory.resident_mib <= parent.rss_mib + child.uss_mib + 0.5
     assert memory.pss_mib <= memory.resident_mib + 0.5
 
 
-def test_a_shared_file_counts_once_whole_and_not_in_the_processes(tmp_path: Path) -> None:
-    store = tmp_path / "store.sqlite"
-    store.write_bytes(b"\0" * (16 * MIB))
-    with store.open("r+b") as file, mmap.mmap(file.fileno(), 0) as mapped:
-        _touch(mapped, fill=3)  # 16 MiB of the file's pages now mapped here
-        counted = procs.server_memory(os.getpid(), shared_file_prefix="store.sqlite")
-        uncounted = procs.server_memory(os.getpid())
+def test_a_shared_file_counts_once_whole_and_not_in_the_processes(store_file: Path) -> None:
+    for pid in _tree(MAPPING_CHILD, str(store_file)):
+        counted = procs.server_memory(pid, shared_file_prefix="store.sqlite")
+        uncounted = procs.server_memory(pid)
     assert counted.shared_files_mib == 16.0
     assert uncounted.shared_files_mib == 0.0
-    # Left out of the process's own figures, and added once as the file's size (the slack:
-    # this process allocates a little between the two readings, the frame set among it).
-    assert uncounted.processes[0].rss_mib - counted.processes[0].rss_mib >= 14
-    assert counted.rss_sum_mib == pytest.approx(uncounted.rss_sum_mib, abs=2)
+    # Left out of the process's own figures, and added once as the file's size.
+    assert uncounted.processes[0].rss_mib - counted.processes[0].rss_mib == pytest.approx(16, abs=0.2)
+    assert counted.rss_sum_mib == pytest.approx(uncounted.rss_sum_mib, abs=0.2)
     if counted.resident_mib is not None and uncounted.resident_mib is not None:
-        assert counted.resident_mib == pytest.approx(uncounted.resident_mib, abs=2)
+        assert counted.resident_mib == pytest.approx(uncounted.resident_mib, abs=0.2)
 
 
 def test_mapping_headers_are_told_from_fields() -> None:
