@@ -305,13 +305,16 @@ def _end_to_end(
             timings.none_registered.append(elapsed)
 
     ours = render_webhook_configurations(helm=cp.binary("helm"), url=server.url, ca_bundle=server.ca_bundle)
-    registered = {
-        "null": _renamed(_pointed_at(ours, null), suffix="null"),
-        "null_patching": _renamed(_pointed_at(ours, null, prefix=PATCHING_PREFIX), suffix="null-patching"),
-        "ours": ours,
-    }
-    for condition, configurations in registered.items():
-        register(kube.api, _only_in(configurations, condition=condition))
+    registered = [
+        _only_in(_renamed(_pointed_at(ours, null), suffix="null"), condition="null"),
+        _only_in(
+            _renamed(_pointed_at(ours, null, prefix=PATCHING_PREFIX), suffix="null-patching"),
+            condition="null_patching",
+        ),
+        _only_in(ours, condition="ours"),
+    ]
+    for configurations in registered:
+        register(kube.api, configurations)
     for condition in (*CONDITIONS[1:], CONDITIONS[0]):  # "without" last: once the others are live
         _wait_for_webhook(cp, kube, namespaces[condition], called=condition != "without", warned=condition == "ours")
     try:
@@ -328,8 +331,8 @@ def _end_to_end(
                     getattr(timings, condition).append(elapsed)
                     timings.warned += was_warned
     finally:
-        for condition, configurations in registered.items():
-            unregister(kube.api, _only_in(configurations, condition=condition))
+        for configurations in registered:
+            unregister(kube.api, configurations)
     log(
         f"  {len(timings.ours)} creates in each condition, interleaved: without a webhook, with the null webhook, "
         f"with the null webhook patching, with reload-safe ({timings.warned} warned); "

@@ -6,11 +6,11 @@ the same Flask, the same body checks and the same JSON decode and encode functio
 real routes, and then it answers `allowed` with the request's uid. What the real server costs
 above this is the policy, the audit line and the metrics: the part the project controls.
 
-Under `/patching/` the same answers carry, from /mutate, a one-operation JSONPatch that sets a
-constant `reload-safe.io/config-hash` on the pod template (on a bare Pod, its own metadata), as
-reload-safe does for a workload whose hash is new. That is the floor of a *mutating* webhook:
-the API server applies a returned patch and decodes the object again, work that any patch
-costs it, whatever computed the patch (measured in the end-to-end phase, bench/cluster.py).
+Under `/patching/` the same answers carry, from /mutate, the JSONPatch reload-safe returns for
+a workload whose hash is new (built by its own `policy.patch.hash_patch`), with a constant
+hash. That is the floor of a *mutating* webhook: the API server applies a returned patch and
+decodes the object again, work that any patch costs it, whatever computed the patch (measured
+in the end-to-end phase, bench/cluster.py).
 
 Imported only after `prepare_directory()` (like the real server), because the production
 modules import prometheus_client, which picks its multiprocess mode at import.
@@ -18,13 +18,17 @@ modules import prometheus_client, which picks its multiprocess mode at import.
 
 from __future__ import annotations
 
-import base64
-import json
 from typing import Any, Final
 
 from flask import Flask, Response, request
 
 from bench.null_server import PATCHING_PREFIX
+from webhook.admission import encode_response
+from webhook.admission.responses import allowed, patched
+from webhook.policy.model import JSONPatch
+from webhook.policy.patch import hash_patch
+from webhook.policy.shapes import mapping
+from webhook.policy.workloads import TEMPLATE_PATHS
 from webhook.server.app import _json  # the production encoder: the floor must use the same
 from webhook.server.body import BodyRejected, check_headers, read_body
 from webhook.server.gunicorn_app import WebhookServer
@@ -33,24 +37,14 @@ from webhook.server.reviews import Answer, _parse_json, error_answer
 CONSTANT_HASH: Final = "sha256:" + "0" * 64
 
 
-def constant_hash_patch(obj: Any) -> str:
-    """A base64 JSONPatch of one `add`, setting the hash annotation where reload-safe sets it;
-    deciding nothing (a missing or odd object gets the patch aimed at its own metadata)."""
-    template = _dig(obj, "spec", "template")
-    on_template = isinstance(_dig(template, "metadata"), dict)
-    base = "/spec/template/metadata" if on_template else "/metadata"
-    operation: dict[str, Any]
-    if isinstance(_dig(template if on_template else obj, "metadata", "annotations"), dict):
-        operation = {"op": "add", "path": f"{base}/annotations/reload-safe.io~1config-hash", "value": CONSTANT_HASH}
-    else:
-        operation = {"op": "add", "path": f"{base}/annotations", "value": {"reload-safe.io/config-hash": CONSTANT_HASH}}
-    return base64.b64encode(json.dumps([operation], separators=(",", ":")).encode()).decode("ascii")
-
-
-def _dig(value: Any, *keys: str) -> Any:
-    for key in keys:
-        value = value.get(key) if isinstance(value, dict) else None
-    return value
+def constant_hash_patch(review_request: Any) -> JSONPatch | None:
+    """reload-safe's own patch builder with a constant value, aimed where reload-safe aims it
+    (the kind's pod template; a kind it does not know, the object's own metadata): the patch
+    costs the API server what reload-safe's does, and deciding it costs nothing."""
+    kind = mapping(mapping(review_request).get("kind")).get("kind")
+    template_path = TEMPLATE_PATHS.get(kind, ()) if isinstance(kind, str) else ()
+    obj = mapping(mapping(review_request).get("object"))
+    return hash_patch(obj, template_path=template_path, value=CONSTANT_HASH)
 
 
 def create_null_app() -> Flask:
@@ -68,11 +62,8 @@ def create_null_app() -> Flask:
             return _json(error_answer(400, str(error)))
         envelope: Any = body
         uid = envelope["request"]["uid"]
-        response: dict[str, Any] = {"uid": uid, "allowed": True}
-        if patching:
-            response |= {"patchType": "JSONPatch", "patch": constant_hash_patch(envelope["request"].get("object"))}
-        envelope_out = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response}
-        return _json(Answer(200, envelope_out))
+        answer = patched(uid, constant_hash_patch(envelope["request"])) if patching else allowed(uid)
+        return _json(Answer(200, encode_response(answer)))
 
     def patching_mutate() -> Response:
         return review(patching=True)
