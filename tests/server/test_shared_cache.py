@@ -239,12 +239,26 @@ def test_one_worker_lists_for_both_and_the_other_takes_over_when_it_goes(store: 
 
         first.stop(timeout=5)  # the leader's worker exits: the lock goes with it
         wait_for(lambda: second.leader and sources[1].lists == 1)
-        wait_for(lambda: not second.known_absent(("shop", "late")))  # the new list voids the marks
-        assert store.status().generation == 2
+        wait_for(lambda: store.status().generation == 2)  # the new leader's list is in ...
+        # ... and voids the marks. (Disconnected, as until that list is in, known_absent is
+        # False whatever the marks say: waiting for that alone raced the list.)
+        wait_for(lambda: second.connected and not second.known_absent(("shop", "late")))
         assert second.get(("shop", "env-config")) == ENV
     finally:
         first.stop(timeout=5)
         second.stop(timeout=5)
+
+
+def test_readers_share_an_unchanged_value_and_see_a_change_at_once(store: SharedStore, tmp_path: Path) -> None:
+    key = ("shop", "env-config")
+    store.put(key, configmap_from_api.pack(ENV))
+    reader = worker(store.path, tmp_path / "lock", LiveSource(), RecordingObserver())
+    first = reader.get(key)
+    assert first == ENV
+    assert reader.get(key) is first  # unpacked once while the stored blob is the same
+    changed = ConfigMapContent(name="env-config", data={"log_level": "DEBUG"})
+    store.put(key, configmap_from_api.pack(changed))  # as the leader's watch writes a MODIFIED
+    assert reader.get(key) == changed
 
 
 def test_a_store_that_cannot_be_read_is_a_miss_not_a_crash(tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ re-apply of the workload produce the same value and never two rollouts for one c
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from collections.abc import Iterable, Iterator
 
@@ -40,31 +39,26 @@ def _entries_of(reference: Reference, content: ConfigMapContent) -> Iterator[Ent
         assert reference.key is not None
         yield _from_data_only(name, reference.key, content)
     elif reference.type is RefType.ENV_FROM:
-        for key, value in content.data.items():
-            yield (name, "data", key, _b64(value.encode("utf-8")))
+        for key, value in content.data_base64.items():
+            yield (name, "data", key, value)
     elif reference.items is not None:
         for key in reference.items:
             yield _from_data_or_binary(name, key, content)
     else:
-        for key, value in content.data.items():
-            yield (name, "data", key, _b64(value.encode("utf-8")))
-        for key, raw in content.binary_data.items():
-            yield (name, "binaryData", key, _b64(raw))
+        for key, value in content.data_base64.items():
+            yield (name, "data", key, value)
+        for key, value in content.binary_data_base64.items():
+            yield (name, "binaryData", key, value)
 
 
 def _from_data_only(name: str, key: str, content: ConfigMapContent) -> Entry:
     """Environment variables never come from `binaryData`."""
-    value = content.data.get(key)
-    return (name, "data", key, None if value is None else _b64(value.encode("utf-8")))
+    return (name, "data", key, content.data_base64.get(key))
 
 
 def _from_data_or_binary(name: str, key: str, content: ConfigMapContent) -> Entry:
     if key in content.data:
-        return (name, "data", key, _b64(content.data[key].encode("utf-8")))
+        return (name, "data", key, content.data_base64[key])
     if key in content.binary_data:
-        return (name, "binaryData", key, _b64(content.binary_data[key]))
+        return (name, "binaryData", key, content.binary_data_base64[key])
     return (name, "data", key, None)
-
-
-def _b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode("ascii")

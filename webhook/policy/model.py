@@ -7,9 +7,12 @@ types and back, so the core never sees JSON envelopes, sockets or a clock.
 
 from __future__ import annotations
 
+import base64
 import enum
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Final, TypeAlias
 
 JSONPatch: TypeAlias = list[dict[str, Any]]
@@ -83,7 +86,7 @@ class Strategy(enum.StrEnum):
 _ROLLING: Final = frozenset({Strategy.ROLLOUT, Strategy.RELOADER, Strategy.WAVE, Strategy.CHECKSUM})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ConfigMapContent:
     """What the policy needs of one ConfigMap, and nothing more.
 
@@ -96,6 +99,24 @@ class ConfigMapContent:
     binary_data: Mapping[str, bytes] = field(default_factory=dict)
     immutable: bool = False
     reloader_match: bool = False
+
+    @functools.cached_property
+    def data_base64(self) -> Mapping[str, str]:
+        """Each `data` value as the config hash takes it (standard base64 of its UTF-8 bytes).
+
+        Worked out once per object, not once per review: encoding every consumed value was a
+        fifth of a review's time, and the readers that serve reviews hand out the same object
+        while the ConfigMap is unchanged (the static source; the caches' `recent_unpacker`)."""
+        return MappingProxyType({key: _base64(value.encode("utf-8")) for key, value in self.data.items()})
+
+    @functools.cached_property
+    def binary_data_base64(self) -> Mapping[str, str]:
+        """Each `binaryData` value as the config hash takes it (standard base64 of its bytes)."""
+        return MappingProxyType({key: _base64(value) for key, value in self.binary_data.items()})
+
+
+def _base64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")
 
 
 class ConfigMapAbsence(enum.Enum):

@@ -44,6 +44,7 @@ from webhook.sources.watch import (
     Packer,
     V,
     WatchCache,
+    recent_unpacker,
 )
 
 log = logging.getLogger(__name__)
@@ -242,7 +243,7 @@ class SharedWatchCache(Generic[V]):
         observer: CacheObserver | None = None,
     ) -> None:
         self.name = name
-        self._convert = convert
+        self._unpack = recent_unpacker(convert)
         self._store = store
         self._leadership = leadership
         self._observer = observer or NoObserver()
@@ -278,7 +279,7 @@ class SharedWatchCache(Generic[V]):
         except sqlite3.Error as error:
             log.warning("%s shared store unreadable (%s): reading %s/%s directly", self.name, error, *key)
             return None
-        return None if stored is None else self._convert.unpack(stored)
+        return None if stored is None else self._unpack(stored)
 
     def __len__(self) -> int:
         return len(self._store)

@@ -147,3 +147,12 @@ def test_a_changed_value_changes_the_hash_and_an_unconsumed_key_does_not() -> No
 def test_unreadable_configmap_is_not_treated_as_content() -> None:
     spec = pod_spec(container(envFrom=[env_from("c")]))
     assert entries(spec, {"c": UNREADABLE}) == [["c", "", "", None]]
+
+
+def test_each_value_is_encoded_once_per_configmap_object() -> None:
+    content = ConfigMapContent(name="mixed", data={"a.conf": "x=1", "é": "ü"}, binary_data={"b.bin": b"\x00\xff"})
+    assert content.data_base64 == {"a.conf": b64("x=1"), "é": b64("ü")}
+    assert content.binary_data_base64 == {"b.bin": base64.b64encode(b"\x00\xff").decode()}
+    assert content.data_base64 is content.data_base64  # worked out on first use, then kept
+    with pytest.raises(TypeError):
+        content.data_base64["a.conf"] = "changed"  # type: ignore[index]  # shared: read-only
