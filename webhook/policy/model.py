@@ -100,6 +100,13 @@ class ConfigMapContent:
     immutable: bool = False
     reloader_match: bool = False
 
+    def __post_init__(self) -> None:
+        # One object is read by many reviews at once (the static source, the caches' memo of
+        # unpacked ConfigMaps), so its values are read-only copies: no reader, and not the
+        # code that built it, can change them for the others.
+        object.__setattr__(self, "data", MappingProxyType(dict(self.data)))
+        object.__setattr__(self, "binary_data", MappingProxyType(dict(self.binary_data)))
+
     @functools.cached_property
     def data_base64(self) -> Mapping[str, str]:
         """Each `data` value as the config hash takes it (standard base64 of its UTF-8 bytes).

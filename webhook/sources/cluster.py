@@ -41,7 +41,6 @@ import marshal
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any, Final, Protocol
 
 import zstandard
@@ -108,14 +107,8 @@ class ConfigMapConverter:
         elif stored[0] != _MARSHAL:
             raise ValueError(f"not a packed ConfigMap (tag {stored[:1]!r})")
         name, data, binary_data, immutable, reloader_match = marshal.loads(body)
-        # Read-only views: readers share one unpacked value (`watch.recent_unpacker`), so none
-        # may change it for the others.
         return ConfigMapContent(
-            name=name,
-            data=MappingProxyType(data),
-            binary_data=MappingProxyType(binary_data),
-            immutable=immutable,
-            reloader_match=reloader_match,
+            name=name, data=data, binary_data=binary_data, immutable=immutable, reloader_match=reloader_match
         )
 
     def _compressor(self) -> zstandard.ZstdCompressor:

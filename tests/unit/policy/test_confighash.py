@@ -156,3 +156,14 @@ def test_each_value_is_encoded_once_per_configmap_object() -> None:
     assert content.data_base64 is content.data_base64  # worked out on first use, then kept
     with pytest.raises(TypeError):
         content.data_base64["a.conf"] = "changed"  # type: ignore[index]  # shared: read-only
+
+
+def test_a_configmaps_values_cannot_change_under_its_readers() -> None:
+    data = {"log_level": "INFO"}
+    content = ConfigMapContent(name="env-config", data=data, binary_data={"b": b"\x01"})
+    data["log_level"] = "DEBUG"  # the builder's own dict: the content kept a copy
+    assert content.data == {"log_level": "INFO"}
+    with pytest.raises(TypeError):
+        content.data["log_level"] = "DEBUG"  # type: ignore[index]
+    with pytest.raises(TypeError):
+        content.binary_data["b"] = b""  # type: ignore[index]
