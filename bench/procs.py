@@ -150,11 +150,10 @@ def page_frames(pid: int, *, skip_prefix: str | None = None) -> set[int] | None:
     frames: set[int] = set()
     with Path(f"/proc/{pid}/maps").open() as maps, Path(f"/proc/{pid}/pagemap").open("rb", buffering=0) as pagemap:
         for line in maps:
-            fields = line.split(maxsplit=5)
-            name = fields[5].strip() if len(fields) == 6 else ""
-            if name == "[vsyscall]" or (skip_prefix is not None and Path(name).name.startswith(skip_prefix)):
+            name = _mapped_name(line)
+            if name == "[vsyscall]" or (skip_prefix is not None and name.startswith(skip_prefix)):
                 continue
-            start, end = (int(bound, 16) for bound in fields[0].split("-"))
+            start, end = (int(bound, 16) for bound in line.split(maxsplit=1)[0].split("-"))
             pagemap.seek(start // PAGE_SIZE * 8)
             entries = array("Q", pagemap.read((end - start) // PAGE_SIZE * 8))
             frames.update(entry & PFN_MASK for entry in entries if entry & PAGE_PRESENT)

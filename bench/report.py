@@ -57,6 +57,16 @@ def _judged_mib(memory: procs.ServerMemory) -> float:
     return memory.resident_mib if memory.resident_mib is not None else memory.rss_sum_mib
 
 
+def _percentiles(values: list[float]) -> dict[str, float]:
+    """p50, p95 and p99 of one condition's create latencies, in ms."""
+    return {f"p{q:g}": _r(percentile(values, q), 3) for q in (50, 95, 99)}
+
+
+def _added(values: list[float], without: list[float], q: float) -> float:
+    """What a condition adds to a create at percentile `q`, against *without* in the same run."""
+    return _r(percentile(values, q) - percentile(without, q), 3)
+
+
 def _attack(result: AttackResult) -> dict[str, Any]:
     return {
         "load": result.load.label,
@@ -161,26 +171,24 @@ def build(
             "rss_mib_10k_configmaps_one_worker": _judged_mib(one),
             "rss_sum_mib_10k_configmaps_one_worker": one.rss_sum_mib,
             "pss_mib_10k_configmaps_one_worker": one.pss_mib,
-            "e2e_added_p50_ms": _r(percentile(with_webhook, 50) - percentile(without, 50), 3),
-            "e2e_added_p95_ms": _r(percentile(with_webhook, 95) - percentile(without, 95), 3),
-            "e2e_null_added_p50_ms": _r(percentile(null_e2e, 50) - percentile(without, 50), 3),
-            "e2e_null_added_p95_ms": _r(percentile(null_e2e, 95) - percentile(without, 95), 3),
-            "e2e_null_patching_added_p50_ms": _r(percentile(patching, 50) - percentile(without, 50), 3),
-            "e2e_null_patching_added_p95_ms": _r(percentile(patching, 95) - percentile(without, 95), 3),
+            "e2e_added_p50_ms": _added(with_webhook, without, 50),
+            "e2e_added_p95_ms": _added(with_webhook, without, 95),
+            "e2e_null_added_p50_ms": _added(null_e2e, without, 50),
+            "e2e_null_added_p95_ms": _added(null_e2e, without, 95),
+            "e2e_null_patching_added_p50_ms": _added(patching, without, 50),
+            "e2e_null_patching_added_p95_ms": _added(patching, without, 95),
             "e2e_server_p50_ms": _r(percentile(cluster.server_ms, 50), 3),
             "e2e_server_p95_ms": _r(percentile(cluster.server_ms, 95), 3),
             "e2e": {
                 "creates_per_condition": len(without),
                 "warned_creates": cluster.warned_creates,
                 "design": "interleaved: each Deployment created in the four conditions' namespaces in turn",
-                "none_registered_ms": {
-                    f"p{q:g}": _r(percentile(cluster.none_registered_ms, q), 3) for q in (50, 95, 99)
-                },
-                "without_webhook_ms": {f"p{q:g}": _r(percentile(without, q), 3) for q in (50, 95, 99)},
-                "null_webhook_ms": {f"p{q:g}": _r(percentile(null_e2e, q), 3) for q in (50, 95, 99)},
-                "null_patching_webhook_ms": {f"p{q:g}": _r(percentile(patching, q), 3) for q in (50, 95, 99)},
-                "with_webhook_ms": {f"p{q:g}": _r(percentile(with_webhook, q), 3) for q in (50, 95, 99)},
-                "server_ms_per_create": {f"p{q:g}": _r(percentile(cluster.server_ms, q), 3) for q in (50, 95, 99)},
+                "none_registered_ms": _percentiles(cluster.none_registered_ms),
+                "without_webhook_ms": _percentiles(without),
+                "null_webhook_ms": _percentiles(null_e2e),
+                "null_patching_webhook_ms": _percentiles(patching),
+                "with_webhook_ms": _percentiles(with_webhook),
+                "server_ms_per_create": _percentiles(cluster.server_ms),
             },
         }
         facts = facts | {"kube_apiserver": cluster.apiserver_version}
