@@ -181,7 +181,9 @@ def test_only_the_leader_patches_and_a_standby_takes_over(
     generation = state(kube, "web", ns)[0]
     kube.apply(configmap({"log_level": "DEBUG"}), namespace=ns)
     wait_for(lambda: state(kube, "web", ns)[0] == generation + 1)
-    assert leader.metric("reload_safe_controller_rollouts_total") == 1
+    # The controller counts a rollout once its patch call has returned, a moment after the API
+    # server has stored it: wait for the count rather than read it at once.
+    wait_for(lambda: leader.metric("reload_safe_controller_rollouts_total") == 1)
     assert standby.metric("reload_safe_controller_rollouts_total") == 0
 
     leader.stop(kill=True)
@@ -192,4 +194,4 @@ def test_only_the_leader_patches_and_a_standby_takes_over(
     assert took_over < 4 + 2 + 5, f"standby took {took_over:.1f}s (lease 4s)"
     kube.apply(configmap({"log_level": "WARN"}), namespace=ns)
     wait_for(lambda: state(kube, "web", ns)[0] == generation + 2)
-    assert standby.metric("reload_safe_controller_rollouts_total") == 1
+    wait_for(lambda: standby.metric("reload_safe_controller_rollouts_total") == 1)
