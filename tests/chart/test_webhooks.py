@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 
 import pytest
+import yaml
 
-from tests.chart.conftest import NAMESPACE, Manifest, Render, find, one, scenario
+from tests.chart.conftest import CHART, NAMESPACE, RELEASE, Manifest, Render, find, one, run_helm, scenario
 
 KINDS = ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")
 EXPECTED_RESOURCES = {
@@ -165,3 +166,43 @@ def test_object_selector_and_extra_expressions(render: Render) -> None:
         hook = webhook(manifests, kind)
         assert hook["objectSelector"] == {"matchLabels": {"reload-safe.io/webhook": "opted-out"}}
         assert {"key": "team", "operator": "Exists"} in hook["namespaceSelector"]["matchExpressions"]
+
+
+def rendered_webhooks(helm: str, *args: str) -> dict[str, Manifest]:
+    """Both webhooks from `helm template` with `args` (e.g. --kube-version), by configuration kind."""
+    result = run_helm(helm, "template", RELEASE, str(CHART), "--namespace", NAMESPACE, *args)
+    assert result.returncode == 0, result.stderr
+    manifests = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    return {kind: webhook(manifests, kind) for kind in KINDS}
+
+
+def test_owned_objects_are_not_sent_where_the_cluster_supports_match_conditions(helm: str) -> None:
+    # Without --kube-version helm assumes its own Kubernetes version (1.37 for the pinned helm).
+    for args in ((), ("--kube-version", "1.28.0"), ("--kube-version", "1.30.4"), ("--kube-version", "v1.29.3-gke.1")):
+        for kind, hook in rendered_webhooks(helm, *args).items():
+            assert [c["name"] for c in hook["matchConditions"]] == ["not-controller-owned"], (args, kind)
+            expression = hook["matchConditions"][0]["expression"]
+            assert "object.metadata.ownerReferences.exists(r, has(r.controller) && r.controller == true)" in expression
+            assert "oldObject.metadata.ownerReferences" in expression, "DELETE has only oldObject"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(("--kube-version", "1.27.0"), id="kubernetes-1.27"),
+        pytest.param(("--kube-version", "1.27.16"), id="kubernetes-1.27.16"),
+        pytest.param(("--set", "webhook.skipOwnedObjects=false"), id="turned-off"),
+    ],
+)
+def test_no_match_conditions_before_1_28_or_when_turned_off(helm: str, args: tuple[str, ...]) -> None:
+    hooks = rendered_webhooks(helm, *args)
+    assert set(hooks) == set(KINDS)
+    for hook in hooks.values():
+        assert "matchConditions" not in hook
+        assert hook["rules"], "the rest of the webhook is rendered as before"
+
+
+def test_skip_owned_objects_must_be_a_boolean(helm: str) -> None:
+    result = run_helm(helm, "template", RELEASE, str(CHART), "--set-string", "webhook.skipOwnedObjects=no")
+    assert result.returncode != 0
+    assert "skipOwnedObjects" in result.stderr

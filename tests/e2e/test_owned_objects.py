@@ -1,0 +1,94 @@
+"""The chart's matchConditions through the real API server: objects with a controller
+ownerReference never reach the webhook (no audit line), and are still admitted; everything else
+(a bare Pod, a Pod whose ownerReference is not a controller's) is sent as before."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import records_for
+from tests.e2e.kube import Kube
+from tests.e2e.webhook_process import WebhookServer
+from tests.unit.policy.builders import container, env_from, pod_spec, workload
+from webhook.policy import HASH_ANNOTATION
+
+pytestmark = pytest.mark.e2e
+
+WEBHOOKS = ("mutate.reload-safe.io", "validate.reload-safe.io")
+DENIAL = 'envFrom reference to ConfigMap "env-config"'
+
+
+def apiserver_counters(kube: Kube, metric: str) -> dict[str, float]:
+    """`metric`'s samples for reload-safe's two webhooks, by webhook name and operation."""
+    method, url, headers, _, _ = kube.api.param_serialize("GET", "/metrics", header_params={"Accept": "text/plain"})
+    text = kube.api.call_api(method, url, header_params=headers).read().decode()
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        if not line.startswith(metric + "{"):
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}", 1)[0]))
+        if labels.get("name") in WEBHOOKS:
+            key = f"{labels['name']} {labels.get('operation', '')}"
+            found[key] = found.get(key, 0.0) + float(line.rsplit(" ", 1)[1])
+    return found
+
+
+def unsafe_pod(name: str, owner_references: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    pod = workload("Pod", pod_spec(container(envFrom=[env_from("env-config")])), name=name, namespace=None)
+    if owner_references is not None:
+        pod["metadata"]["ownerReferences"] = owner_references
+    return pod
+
+
+def test_controller_owned_pods_are_not_sent_but_admitted(
+    kube: Kube, namespace: Callable[..., str], webhook: WebhookServer
+) -> None:
+    ns = namespace("enforce")
+    kube.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "env-config"},
+                "data": {"log_level": "INFO"}}, namespace=ns)  # fmt: skip
+    # A real owner (no controller manager runs here, so it never creates Pods itself).
+    replica_set = workload("ReplicaSet", pod_spec(container()), name="owner", namespace=None)
+    owner = kube.apply(replica_set, namespace=ns)
+    assert owner.ok, owner.body
+    reference = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "owner", "uid": owner.body["metadata"]["uid"]}
+    exclusions_before = apiserver_counters(kube, "apiserver_admission_match_condition_exclusions_total")
+
+    # Owned: in enforce, with a reference that would be denied on a bare Pod. Created, then updated.
+    owned = kube.create(unsafe_pod("owned", [{**reference, "controller": True}]), namespace=ns)
+    assert owned.ok, owned.body
+    assert owned.warnings == []
+    assert HASH_ANNOTATION not in owned.annotations()
+    updated = kube.patch_merge("Pod", "owned", {"metadata": {"labels": {"touched": "yes"}}}, namespace=ns)
+    assert updated.ok, updated.body
+    assert updated.warnings == []
+
+    # Sent: an ownerReference that is not a controller's (controller false, or not set), and a bare Pod.
+    not_controller = kube.create(unsafe_pod("not-controller", [{**reference, "controller": False}]), namespace=ns)
+    unset = kube.create(unsafe_pod("controller-unset", [reference]), namespace=ns)
+    bare = kube.create(unsafe_pod("bare"), namespace=ns)
+    for name, denied in (("not-controller", not_controller), ("controller-unset", unset), ("bare", bare)):
+        assert denied.status == 403, (name, denied.body)
+        assert DENIAL in denied.message, name
+        decisions = {r["webhook"]: r["decision"] for r in records_for(webhook, namespace=ns, name=name)}
+        assert decisions == {"mutating": "allowed", "validating": "denied"}, name
+        assert not any(r["owned"] for r in records_for(webhook, namespace=ns, name=name))
+
+    # The owned Pod's requests were answered before the bare Pod's were sent, so their lines,
+    # if any had been written, would be there by now.
+    assert records_for(webhook, namespace=ns, name="owned", timeout=1.0) == []
+    # Excluded by the condition (counted per webhook and operation), not skipped on an
+    # evaluation error (which failurePolicy Ignore would also have turned into "not sent").
+    deadline = time.monotonic() + 5
+    while True:
+        exclusions = apiserver_counters(kube, "apiserver_admission_match_condition_exclusions_total")
+        added = {key: exclusions.get(key, 0.0) - exclusions_before.get(key, 0.0) for key in exclusions}
+        if all(added.get(f"{hook} {op}", 0.0) >= 1 for hook in WEBHOOKS for op in ("CREATE", "UPDATE")):
+            break
+        assert time.monotonic() < deadline, f"exclusions counted: {added}"
+        time.sleep(0.2)
+    assert apiserver_counters(kube, "apiserver_admission_match_condition_evaluation_errors_total") == {}
