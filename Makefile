@@ -5,7 +5,7 @@ VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 STAMP := $(VENV)/.installed
 
-.PHONY: help install lint test test-fast tools cluster demo bench reliability audit-deps clean
+.PHONY: help install lint test test-fast tools cluster demo bench reliability audit-deps lock clean
 
 help:
 	@echo "make demo         run the seed experiment end to end against a real kube-apiserver"
@@ -16,6 +16,7 @@ help:
 	@echo "make bench        the performance benchmark (docs/performance.md)"
 	@echo "make reliability  long fuzz and soak runs (docs/reliability.md)"
 	@echo "make audit-deps   pip-audit of the installed dependencies (needs PyPI's vulnerability API)"
+	@echo "make lock         rewrite the image's lock files from pyproject.toml (LOCK_ARGS=--upgrade to update pins)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,5 +60,17 @@ audit-deps: $(STAMP)
 	for try in 1 2 3; do pip-audit --strict --skip-editable --progress-spinner off --desc on && exit 0; \
 	  [ $$try = 3 ] || sleep $$((try * 30)); done; echo "dependency audit failed (findings or unreachable service)"; exit 1
 
+# The image installs only from these two files (Dockerfile), with hashes. pip-compile keeps the
+# existing pins unless LOCK_ARGS=--upgrade (or --upgrade-package NAME); it resolves for the Python
+# that runs it, which must be the image's (3.11). tests/unit/test_lockfile.py fails until the
+# locks match pyproject.toml again.
+LOCK_VENV := .venv-lock
+PIP_COMPILE := $(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --strip-extras --no-emit-index-url --no-emit-find-links $(LOCK_ARGS)
+lock:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "make lock needs Python 3.11, as in the image")'
+	[ -x $(LOCK_VENV)/bin/pip-compile ] || { $(PYTHON) -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/pip install --quiet 'pip-tools==7.6.2'; }
+	$(PIP_COMPILE) --output-file=requirements.lock pyproject.toml
+	$(PIP_COMPILE) --allow-unsafe --build-deps-for=wheel --only-build-deps --output-file=requirements-build.lock pyproject.toml
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(LOCK_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
