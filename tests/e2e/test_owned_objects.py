@@ -10,10 +10,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from tests.e2e.conftest import records_for
 from tests.e2e.kube import Kube
-from tests.e2e.webhook_process import WebhookServer
+from tests.e2e.webhook_process import WebhookServer, render_webhook_configurations
+from tests.envtest import ControlPlane
 from tests.unit.policy.builders import container, env_from, pod_spec, workload
 from webhook.policy import HASH_ANNOTATION
 
@@ -92,3 +95,67 @@ def test_controller_owned_pods_are_not_sent_but_admitted(
         assert time.monotonic() < deadline, f"exclusions counted: {added}"
         time.sleep(0.2)
     assert apiserver_counters(kube, "apiserver_admission_match_condition_evaluation_errors_total") == {}
+
+
+def test_the_condition_judges_delete_by_the_old_object(
+    control_plane: ControlPlane, kube: Kube, namespace: Callable[..., str], webhook: WebhookServer
+) -> None:
+    """The chart registers no DELETE, so the condition's DELETE branch (`object` is null there) is
+    evaluated here by the API server's CEL as a ValidatingAdmissionPolicy that denies whatever
+    the condition would not send, for every operation on Pods in one namespace."""
+    rendered = render_webhook_configurations(
+        helm=control_plane.binary("helm"), url=webhook.url, ca_bundle=webhook.ca_bundle
+    )
+    (expression,) = {c["expression"] for doc in rendered for c in doc["webhooks"][0]["matchConditions"]}
+    ns = namespace("off")  # the webhook is not involved: only the policy judges
+    owner = kube.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "owner"}}, namespace=ns)
+    reference = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner.body["metadata"]["uid"]}
+    for pod in (unsafe_pod("owned", [{**reference, "controller": True}]), unsafe_pod("bare")):
+        assert kube.create(pod, namespace=ns).ok
+
+    admission = client.AdmissionregistrationV1Api(kube.api)
+    name = f"not-sent-{ns}"
+    admission.create_validating_admission_policy({
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": name},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"],
+                                                    "operations": ["CREATE", "UPDATE", "DELETE"]}]},
+            "validations": [{"expression": expression, "message": "the webhook would not be called"}],
+        },
+    })  # fmt: skip
+    admission.create_validating_admission_policy_binding({
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": name},
+        "spec": {"policyName": name, "validationActions": ["Deny"],
+                 "matchResources": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}},
+    })  # fmt: skip
+    core = client.CoreV1Api(kube.api)
+
+    def dry_run_delete(pod: str) -> tuple[int, str]:
+        try:
+            core.delete_namespaced_pod(pod, ns, dry_run="All")
+        except ApiException as error:
+            return int(error.status), str(error.body)
+        return 200, ""
+
+    not_sent = (422, "the webhook would not be called")  # a policy's denial is 422 Invalid
+    try:
+        deadline = time.monotonic() + 30
+        probe = unsafe_pod("probe", [{**reference, "controller": True}])
+        while kube.create(probe, namespace=ns, dry_run=True).ok:  # policies are loaded asynchronously
+            assert time.monotonic() < deadline, "the policy never took effect"
+            time.sleep(0.3)
+        status, body = dry_run_delete("owned")
+        assert (status, not_sent[1] in body) == (not_sent[0], True), body
+        assert dry_run_delete("bare") == (200, "")
+        labelled = kube.patch_merge("Pod", "owned", {"metadata": {"labels": {"a": "b"}}}, namespace=ns)
+        assert (labelled.status, not_sent[1] in labelled.message) == (not_sent[0], True), labelled.body
+        assert kube.patch_merge("Pod", "bare", {"metadata": {"labels": {"a": "b"}}}, namespace=ns).ok
+        assert kube.create(unsafe_pod("owned-2", [{**reference, "controller": True}]), namespace=ns).status == 422
+        orphaned = kube.patch_merge("Pod", "owned", {"metadata": {"ownerReferences": None}}, namespace=ns)
+        assert orphaned.ok, "an UPDATE is judged by the new object: released by its owner, it is sent"
+    finally:
+        admission.delete_validating_admission_policy_binding(name)
+        admission.delete_validating_admission_policy(name)
