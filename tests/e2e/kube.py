@@ -3,14 +3,21 @@ what it answered — the stored object, the `Warning` headers, or the error stat
 
 Server-side apply (`kubectl apply --server-side`) creates or updates in one call, and re-applying
 an unchanged manifest is a no-op, which is exactly the behaviour the tests assert on.
+
+With kube-controller-manager in the control plane (tests/envtest), a rollout is what a user sees:
+a new ReplicaSet. `replica_sets` lists a Deployment's own (by ownerReference), and
+`settled_replica_sets` waits until the deployment controller has caught up, so that "one rollout"
+can be asserted as "exactly one new ReplicaSet". `wait_for` is the one polling helper.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
@@ -27,6 +34,7 @@ RESOURCES: Final = {
     "CronJob": ("/apis/batch/v1", "cronjobs"),
 }
 _WARNING: Final = re.compile(r'^\s*\d{3}\s+\S+\s+"(?P<text>(?:[^"\\]|\\.)*)"')
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -105,7 +113,84 @@ class Kube:
     def get(self, kind: str, name: str, *, namespace: str) -> Answer:
         return self._call("GET", self._path(kind, namespace, name))
 
+    def list_objects(self, kind: str, *, namespace: str) -> list[dict[str, Any]]:
+        """Every object of `kind` in `namespace` (raises on an error answer: a list that
+        silently came back empty would make "no new ReplicaSet" pass for the wrong reason)."""
+        answer = self._call("GET", self._path(kind, namespace))
+        if not answer.ok:
+            raise RuntimeError(f"listing {kind} in {namespace}: {answer.status} {answer.message}")
+        return list(answer.body.get("items") or [])
+
     def patch_merge(self, kind: str, name: str, patch: dict[str, Any], *, namespace: str) -> Answer:
         return self._call(
             "PATCH", self._path(kind, namespace, name), body=patch, content_type="application/merge-patch+json"
         )
+
+
+def wait_for(check: Callable[[], _T], *, timeout: float = 15.0, step: float = 0.2, what: str = "condition") -> _T:
+    """Call `check` every `step` seconds until it returns something truthy, and return that;
+    fail the test (AssertionError) after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        assert time.monotonic() < deadline, f"{what} not reached within {timeout}s"
+        time.sleep(step)
+
+
+def owned_by(obj: dict[str, Any], owner: dict[str, Any]) -> bool:
+    """Whether `owner` is `obj`'s controller (matched by uid, as the garbage collector does:
+    a Deployment deleted and re-created under the same name is another owner)."""
+    uid = owner["metadata"]["uid"]
+    refs = obj["metadata"].get("ownerReferences") or []
+    return any(ref.get("uid") == uid and ref.get("controller") for ref in refs)
+
+
+def replica_sets(kube: Kube, deployment: str, *, namespace: str) -> list[dict[str, Any]]:
+    """The ReplicaSets the Deployment named `deployment` controls, oldest revision first
+    (kube-controller-manager's `deployment.kubernetes.io/revision`)."""
+    owner = kube.get("Deployment", deployment, namespace=namespace)
+    if not owner.ok:
+        raise RuntimeError(f"Deployment {namespace}/{deployment}: {owner.status} {owner.message}")
+    owned = [rs for rs in kube.list_objects("ReplicaSet", namespace=namespace) if owned_by(rs, owner.body)]
+    return sorted(owned, key=_revision)
+
+
+def _revision(replica_set: dict[str, Any]) -> int:
+    annotations = replica_set["metadata"].get("annotations") or {}
+    return int(annotations.get("deployment.kubernetes.io/revision", "0"))
+
+
+def names(objects: list[dict[str, Any]]) -> list[str]:
+    return [obj["metadata"]["name"] for obj in objects]
+
+
+def settled_replica_sets(
+    kube: Kube, deployment: str, *, namespace: str, quiet: float = 2.0, timeout: float = 30.0
+) -> list[dict[str, Any]]:
+    """The Deployment's ReplicaSets once the count has settled: the deployment controller has
+    observed the Deployment's current generation (it creates the ReplicaSet of a new template
+    before it records that), and the set of ReplicaSets stayed the same for `quiet` seconds,
+    so a rollout someone is about to cause (a debounced controller) has time to show.
+
+    Count what is new against a list taken before the change: `len(after) - len(before)`
+    is the number of rollouts (kube-controller-manager keeps up to 10 old ReplicaSets)."""
+
+    def observed() -> bool:
+        body = kube.get("Deployment", deployment, namespace=namespace).body
+        seen = (body.get("status") or {}).get("observedGeneration", 0)
+        return bool(seen >= body["metadata"]["generation"])
+
+    deadline = time.monotonic() + timeout
+    current = names(replica_sets(kube, deployment, namespace=namespace))
+    stable_since = time.monotonic()
+    while True:
+        wait_for(observed, timeout=max(0.1, deadline - time.monotonic()), what=f"{deployment} observed")
+        latest = replica_sets(kube, deployment, namespace=namespace)
+        if names(latest) != current:
+            current, stable_since = names(latest), time.monotonic()
+        elif time.monotonic() - stable_since >= quiet:
+            return latest
+        assert time.monotonic() < deadline, f"the ReplicaSets of {deployment} did not settle within {timeout}s"
+        time.sleep(0.2)
