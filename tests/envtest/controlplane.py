@@ -682,7 +682,9 @@ class ControlPlane:
             "authorization-mode": "RBAC",
             "allow-privileged": "true",
             "enable-admission-plugins": "MutatingAdmissionWebhook,ValidatingAdmissionWebhook",
-            # No controller-manager creates the "default" ServiceAccount of a namespace.
+            # kube-controller-manager makes a namespace's "default" ServiceAccount a moment
+            # after the namespace (and not at all with controller_manager=False): with this
+            # plugin on, a Pod created in that moment would be refused.
             "disable-admission-plugins": "ServiceAccount",
         }
         if self._audit_log is not None:
