@@ -153,13 +153,23 @@ def replica_sets(kube: Kube, deployment: str, *, namespace: str) -> list[dict[st
     owner = kube.get("Deployment", deployment, namespace=namespace)
     if not owner.ok:
         raise RuntimeError(f"Deployment {namespace}/{deployment}: {owner.status} {owner.message}")
-    owned = [rs for rs in kube.list_objects("ReplicaSet", namespace=namespace) if owned_by(rs, owner.body)]
-    return sorted(owned, key=_revision)
+    return _owned_replica_sets(owner.body, kube.list_objects("ReplicaSet", namespace=namespace))
+
+
+def _owned_replica_sets(deployment: dict[str, Any], candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted((rs for rs in candidates if owned_by(rs, deployment)), key=_revision)
 
 
 def _revision(replica_set: dict[str, Any]) -> int:
     annotations = replica_set["metadata"].get("annotations") or {}
     return int(annotations.get("deployment.kubernetes.io/revision", "0"))
+
+
+def _observed(deployment: dict[str, Any]) -> bool:
+    """The deployment controller has seen this generation; it creates the ReplicaSet of a new
+    pod template before it records that, so the ReplicaSets listed after are complete."""
+    seen = (deployment.get("status") or {}).get("observedGeneration", 0)
+    return bool(seen >= deployment["metadata"]["generation"])
 
 
 def names(objects: list[dict[str, Any]]) -> list[str]:
@@ -170,27 +180,53 @@ def settled_replica_sets(
     kube: Kube, deployment: str, *, namespace: str, quiet: float = 2.0, timeout: float = 30.0
 ) -> list[dict[str, Any]]:
     """The Deployment's ReplicaSets once the count has settled: the deployment controller has
-    observed the Deployment's current generation (it creates the ReplicaSet of a new template
-    before it records that), and the set of ReplicaSets stayed the same for `quiet` seconds,
-    so a rollout someone is about to cause (a debounced controller) has time to show.
+    observed the Deployment's current generation, and the set of ReplicaSets stayed the same
+    for `quiet` seconds, so a rollout someone is about to cause (a debounced controller) has
+    time to show.
 
     Count what is new against a list taken before the change: `len(after) - len(before)`
     is the number of rollouts (kube-controller-manager keeps up to 10 old ReplicaSets)."""
 
-    def observed() -> bool:
-        body = kube.get("Deployment", deployment, namespace=namespace).body
-        seen = (body.get("status") or {}).get("observedGeneration", 0)
-        return bool(seen >= body["metadata"]["generation"])
+    def snapshot() -> list[dict[str, Any]] | None:
+        owner = kube.get("Deployment", deployment, namespace=namespace).body
+        if not _observed(owner):
+            return None
+        return _owned_replica_sets(owner, kube.list_objects("ReplicaSet", namespace=namespace))
 
-    deadline = time.monotonic() + timeout
-    current = names(replica_sets(kube, deployment, namespace=namespace))
-    stable_since = time.monotonic()
-    while True:
-        wait_for(observed, timeout=max(0.1, deadline - time.monotonic()), what=f"{deployment} observed")
-        latest = replica_sets(kube, deployment, namespace=namespace)
-        if names(latest) != current:
-            current, stable_since = names(latest), time.monotonic()
-        elif time.monotonic() - stable_since >= quiet:
-            return latest
-        assert time.monotonic() < deadline, f"the ReplicaSets of {deployment} did not settle within {timeout}s"
-        time.sleep(0.2)
+    return _settled(snapshot, key=names, quiet=quiet, timeout=timeout, what=f"the ReplicaSets of {deployment}")
+
+
+def settled_replica_sets_by_deployment(
+    kube: Kube, *, namespace: str, quiet: float = 2.0, timeout: float = 60.0
+) -> dict[str, list[str]]:
+    """`settled_replica_sets` for every Deployment of the namespace at once, in two list calls
+    per poll (for tests with hundreds of Deployments): Deployment name -> its ReplicaSets'
+    names, oldest revision first, once every Deployment is observed and nothing changed for
+    `quiet` seconds."""
+
+    def snapshot() -> dict[str, list[str]] | None:
+        deployments = kube.list_objects("Deployment", namespace=namespace)
+        if not all(_observed(deployment) for deployment in deployments):
+            return None
+        candidates = kube.list_objects("ReplicaSet", namespace=namespace)
+        return {d["metadata"]["name"]: names(_owned_replica_sets(d, candidates)) for d in deployments}
+
+    return _settled(snapshot, key=lambda m: m, quiet=quiet, timeout=timeout, what=f"the ReplicaSets in {namespace}")
+
+
+def _settled(
+    snapshot: Callable[[], _T | None], *, key: Callable[[_T], object], quiet: float, timeout: float, what: str
+) -> _T:
+    """The first `snapshot()` whose `key` has stayed the same (and not None) for `quiet`
+    seconds, polled with `wait_for`."""
+    last: list[Any] = [None, time.monotonic()]  # key, since when
+
+    def still() -> tuple[_T] | None:
+        value, now = snapshot(), time.monotonic()
+        current = None if value is None else key(value)
+        if value is None or current != last[0]:
+            last[:] = [current, now]
+            return None
+        return (value,) if now - last[1] >= quiet else None
+
+    return wait_for(still, timeout=timeout, what=f"{what} settled")[0]

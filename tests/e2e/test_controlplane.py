@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from tests.e2e.kube import Kube, names, replica_sets, settled_replica_sets, wait_for
+from tests.e2e.kube import (
+    Kube,
+    names,
+    replica_sets,
+    settled_replica_sets,
+    settled_replica_sets_by_deployment,
+    wait_for,
+)
 from tests.envtest import ADMIN_GROUP, ControlPlane, pinned_versions
 
 pytestmark = pytest.mark.e2e
@@ -131,6 +138,7 @@ def test_a_template_change_is_one_new_replica_set_and_deletion_cascades(smoke_pl
     kube, core, apps = Kube(api), client.CoreV1Api(api), client.AppsV1Api(api)
     ns = smoke_plane.new_namespace("rollout")
     apps.create_namespaced_deployment(ns, _deployment("web"))
+    apps.create_namespaced_deployment(ns, _deployment("other"))
     first = names(settled_replica_sets(kube, "web", namespace=ns, quiet=0.5))
     assert len(first) == 1
 
@@ -139,10 +147,16 @@ def test_a_template_change_is_one_new_replica_set_and_deletion_cascades(smoke_pl
     after = names(settled_replica_sets(kube, "web", namespace=ns, quiet=0.5))
     assert after[:-1] == first  # the old one stays (scaled down), one new one is the newest revision
     assert len(after) == 2
+    by_deployment = settled_replica_sets_by_deployment(kube, namespace=ns, quiet=0.5)
+    assert by_deployment["web"] == after
+    assert len(by_deployment["other"]) == 1
 
     # The garbage collector deletes what the Deployment owned, and the namespace goes away.
     apps.delete_namespaced_deployment("web", ns)
-    wait_for(lambda: not kube.list_objects("ReplicaSet", namespace=ns), what="ReplicaSets collected")
+    wait_for(
+        lambda: names(kube.list_objects("ReplicaSet", namespace=ns)) == by_deployment["other"],
+        what="the ReplicaSets of web collected",
+    )
     core.delete_namespace(ns)
 
     def gone() -> bool:
