@@ -11,8 +11,9 @@ The count is the API server's own: `apiserver_admission_webhook_admission_durati
 from its `/metrics`, summed over the webhooks the chart rendered (every operation, admitted or
 rejected), read before the create and again once the `REPLICAS` Pods exist and the counters have
 stopped moving. The webhook's audit lines for the namespace give the same calls by kind
-(`by_kind`), as a cross-check that names where they went: with today's chart, a Deployment
-create is two calls (mutate, validate), its ReplicaSet two more, and each Pod two more.
+(`by_kind`), as a cross-check that names where they went. Measured with the chart as it was
+when this was written (no matchConditions): 24 calls for 10 replicas, the Deployment 2 (mutate,
+validate), its ReplicaSet 2, and each Pod 2, although reload-safe never changes owned objects.
 """
 
 from __future__ import annotations
