@@ -150,7 +150,6 @@ def build(
         }
     if cluster is not None:
         peak = max((cluster.memory_synced, cluster.memory_after_load), key=_judged_mib)
-        one = cluster.memory_one_worker
         without, null_e2e, with_webhook = cluster.without_ms, cluster.null_ms, cluster.with_ms
         patching = cluster.null_patching_ms
         out |= {
@@ -159,18 +158,13 @@ def build(
             "rss_method": "resident set, pages counted once" if peak.resident_mib is not None else "RSS sum",
             "rss_sum_mib_10k_configmaps": peak.rss_sum_mib,
             "pss_mib_10k_configmaps": peak.pss_mib,
-            "store_mib_10k_configmaps": peak.shared_files_mib,
             "memory": {
                 "source": "cluster (list+watch of the real kube-apiserver)",
                 "configmaps_cached": cluster.configmaps_cached,
                 "configmaps_create_s": cluster.create_seconds,
                 "after_sync": cluster.memory_synced.as_json(),
                 "after_e2e_load": cluster.memory_after_load.as_json(),
-                "one_worker": one.as_json(),
             },
-            "rss_mib_10k_configmaps_one_worker": _judged_mib(one),
-            "rss_sum_mib_10k_configmaps_one_worker": one.rss_sum_mib,
-            "pss_mib_10k_configmaps_one_worker": one.pss_mib,
             "e2e_added_p50_ms": _added(with_webhook, without, 50),
             "e2e_added_p95_ms": _added(with_webhook, without, 95),
             "e2e_null_added_p50_ms": _added(null_e2e, without, 50),
@@ -244,10 +238,6 @@ def table(results: dict[str, Any]) -> str:
     row("RSS, 10k ConfigMaps (pages once)", "rss_mib_10k_configmaps", " MiB")
     row("RSS, 10k ConfigMaps (per-process sum)", "rss_sum_mib_10k_configmaps", " MiB")
     row("PSS, 10k ConfigMaps (sum)", "pss_mib_10k_configmaps", " MiB")
-    row("  of which the shared store file", "store_mib_10k_configmaps", " MiB")
-    row("  RSS (pages once) with --workers 1", "rss_mib_10k_configmaps_one_worker", " MiB")
-    row("  RSS sum with --workers 1", "rss_sum_mib_10k_configmaps_one_worker", " MiB")
-    row("  PSS with --workers 1", "pss_mib_10k_configmaps_one_worker", " MiB")
     row("e2e added p50", "e2e_added_p50_ms", " ms")
     row("e2e added p95", "e2e_added_p95_ms", " ms")
     row("  null webhook e2e added p50", "e2e_null_added_p50_ms", " ms")
@@ -267,7 +257,6 @@ def table(results: dict[str, Any]) -> str:
             + "; ".join(
                 f"{m['role']} {m['rss_mib']:.0f}/{m['pss_mib']:.0f}/{m['uss_mib']:.0f}" for m in memory["processes"]
             )
-            + f"; store file {memory['shared_files_mib']:.0f}"
         )
     facts = results.get("machine", {})
     lines.append(f"machine: {facts.get('cores')} cores, {facts.get('cpu_model')}, Python {facts.get('python')}")

@@ -36,7 +36,7 @@ def make(prefix: str) -> Callable[[int], tuple[str, bytes, str]]:
 
 def test_a_killed_worker_is_replaced_and_the_server_keeps_serving(start_server: StartServer, tmp_path: Path) -> None:
     audit = tmp_path / "audit.jsonl"
-    server = start_server("--workers", "2", "--threads", "4", "--audit-file", str(audit))
+    server = start_server("--audit-file", str(audit))
     first = wait_workers(server, 2)
     with SteadyLoad(server, rate=60, seconds=9, make=make("kill")) as load:
         time.sleep(3)
@@ -87,7 +87,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 def test_audit_on_a_full_disk(start_server: StartServer, small_disk: Path) -> None:
     audit = small_disk / "audit.jsonl"
     (small_disk / "filler").write_bytes(b"x" * (512 - 96) * 1024)  # about 96 KiB left: ~200 lines
-    server = start_server("--workers", "2", "--threads", "4", "--audit-file", str(audit))
+    server = start_server("--audit-file", str(audit))
     wait_workers(server, 2)
     with SteadyLoad(server, rate=80, seconds=6, make=make("full")) as load:
         load.wait()

@@ -1,7 +1,7 @@
 """Bad input against the running HTTPS server: nothing a client sends may crash, hang or 5xx it.
 
 A hypothesis campaign sends inputs of eight kinds to a real `reload-safe serve` (static source,
-`enforce`, 2 workers × 4 threads) over verified TLS, one new connection per input:
+`enforce`, one worker, the default threads) over verified TLS, one new connection per input:
 
 | category      | what                                                                          |
 | ------------- | ----------------------------------------------------------------------------- |
@@ -583,7 +583,7 @@ def test_slowloris_clients_are_cut_off_and_others_served(start_server: Callable[
     server's 8: each connection is cut about FIRST_BYTES_GRACE after it gets a thread, and
     every real review is answered. Fewer tricklers than threads cost the reviews nothing; more
     make reviews queue behind them (a gunicorn thread serves one connection at a time)."""
-    server = start_server("--workers", "2", "--threads", "4")
+    server = start_server()
     wait_workers(server, 2)
     held: list[float] = []
     attack = threading.Thread(target=lambda: held.extend(slowloris(server, connections=connections, seconds=7)))

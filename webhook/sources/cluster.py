@@ -1,8 +1,8 @@
 """ConfigMaps and namespace modes from the cluster, through list+watch caches.
 
-Two caches: ConfigMaps, reduced to the `ConfigMapContent` the policy reads, once per pod
-(`shared.SharedWatchCache`: one worker lists and watches into a store every worker reads), and
-Namespaces, reduced to their `reload-safe.io/policy` label, per worker (`watch.WatchCache`).
+Two caches (`watch.WatchCache`, in the server process's memory): ConfigMaps, reduced to the
+`ConfigMapContent` the policy reads, and Namespaces, reduced to their `reload-safe.io/policy`
+label.
 Requests read the caches and never wait on the API server, except on a cache miss:
 
 - a ConfigMap missing from the cache may simply be newer than the last watch event

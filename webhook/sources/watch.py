@@ -1,7 +1,7 @@
 """A list+watch cache: what client-go's reflector does, for one resource, in one thread.
 
-Requests must never wait on the API server, so each worker keeps the objects it needs in
-memory and keeps them current:
+Requests must never wait on the API server, so the server process keeps the objects it needs
+in memory and keeps them current:
 
 1. **list** everything, page by page, and remember the list's resourceVersion;
 2. **watch** from that resourceVersion with bookmarks, applying ADDED / MODIFIED / DELETED and
@@ -24,9 +24,7 @@ where the C library can (`release_memory`).
 
 What the cache holds lives in a `Store`, replaced whole on a relist and updated key by key
 from the watch, by one thread. The default `DictStore` is a dict in this process: readers do
-plain dict lookups, which are atomic under the GIL, so a read never blocks. A store may also
-live outside the process and be shared (`shared.SharedStore`: one per pod, read by every
-worker).
+plain dict lookups, which are atomic under the GIL, so a read never blocks.
 
 The cache speaks to the API server through `ListWatch` only, which is what the tests fake with
 recorded streams.
@@ -167,7 +165,7 @@ def recent_unpacker(packer: Packer[V, S]) -> Callable[[S], V]:
 class Store(Protocol):
     """Where a `WatchCache` keeps its values as stored (packed when `convert` is a `Packer`).
 
-    Written by the cache's one thread; read by any thread (and, for a shared store, any process).
+    Written by the cache's one thread; read by any thread.
     """
 
     def get(self, key: Key, /) -> Any | None: ...
@@ -262,7 +260,7 @@ class AbsentMarks:
 
 
 class CacheReader(Protocol[V_co]):
-    """What a reader needs of a cache: `WatchCache`, or a worker's `shared.SharedWatchCache`."""
+    """What a reader needs of a cache (`WatchCache`; tests give fakes)."""
 
     @property
     def synced(self) -> bool: ...
