@@ -29,27 +29,28 @@ from typing import Any, Final
 
 from bench import admission, calls, cluster, report, scan
 from bench.loadgen import ensure_vegeta
-from bench.null_server import serve_default
 
 REPO: Final = Path(__file__).resolve().parents[1]
 SEED: Final = 7
 PHASES: Final = ("admission", "cluster", "scan", "calls")
-SERVER_THREADS: Final = int(serve_default("workers")) * int(serve_default("threads"))
-"""Closed-loop connections at max throughput: one per request thread of the server (2 x 4).
-Each attack opens new keep-alive connections, which the kernel spreads over the two workers
-by chance (the API server's connections are pinned the same way), so the harness runs several
-short attacks per server and pools them rather than one long one."""
+MAX_CONNECTIONS: Final = 8
+"""Closed-loop keep-alive connections at max throughput (the ratios and the server comparison).
+Several short attacks per server, pooled, with the order alternating, rather than one long one."""
+OVERLOAD_CONNECTIONS: Final = 32
+"""The overload attack (`overload_max_ms`): 32 keep-alive connections at max rate for 15 s."""
 
 FULL: Final = {
     "admission": admission.AdmissionSizes(
         reviews=1000,
         namespaces=8,
         configmaps_per_namespace=40,
-        max_workers=SERVER_THREADS,
+        max_workers=MAX_CONNECTIONS,
         fixed_rate=500,
         seconds=10.0,
         warmup_seconds=3.0,
         rounds=4,
+        overload_connections=OVERLOAD_CONNECTIONS,
+        overload_seconds=15.0,
     ),
     "cluster": cluster.ClusterSizes(configmaps=10_000, configmap_bytes=4096, configmap_namespaces=10, e2e_creates=500),
     "scan": {"count": 5000, "runs": 3},
@@ -64,6 +65,8 @@ SMOKE: Final = {
         seconds=1.0,
         warmup_seconds=0.5,
         rounds=1,
+        overload_connections=OVERLOAD_CONNECTIONS,
+        overload_seconds=2.0,
     ),
     "cluster": cluster.ClusterSizes(configmaps=100, configmap_bytes=4096, configmap_namespaces=2, e2e_creates=10),
     "scan": {"count": 100, "runs": 1},
@@ -125,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         "admission": asdict(sizes["admission"]),
         "cluster": asdict(sizes["cluster"]),
         "scan": sizes["scan"],
-        "server": "reload-safe serve defaults: gunicorn gthread, 2 workers x 4 threads, TLS, keep-alive",
+        "server": "reload-safe serve defaults: gunicorn gthread, 1 worker x 32 threads, TLS, keep-alive",
+        "compared": "the null webhook on granian (WSGI, TLS, 1 process, 32 blocking threads)",
     }
     results = report.build(
         admission=admission_results,

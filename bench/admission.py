@@ -40,12 +40,19 @@ class AdmissionSizes:
     seconds: float
     warmup_seconds: float
     rounds: int
+    overload_connections: int
+    """Keep-alive connections at max rate for the overload attack (`overload_max_ms`)."""
+    overload_seconds: float
 
 
 @dataclass(kw_only=True)
 class AdmissionResults:
     max_ours: AttackResult
     max_null: AttackResult
+    max_granian: AttackResult | None
+    """The null webhook on granian (None when granian is not installed)."""
+    overload_ours: AttackResult
+    """reload-safe under `overload_connections` closed-loop connections: its slowest answer."""
     rate_ours: AttackResult
     rate_null: AttackResult
     body_bytes: dict[str, float]
@@ -84,19 +91,30 @@ def run(*, sizes: AdmissionSizes, work_dir: Path, vegeta: Path, seed: int, log: 
         ca_file=certs.ca_file,
         log_file=work_dir / "null.log",
     )
+    granian = servers.null_granian(
+        port=free_port(),
+        cert_file=certs.cert_file,
+        key_file=certs.key_file,
+        ca_file=certs.ca_file,
+        log_file=work_dir / "null-granian.log",
+    )
+    if granian is None:
+        log("  granian not installed: the HTTP server comparison is skipped (pip install granian)")
+    compared = [ours, null] + ([granian] if granian is not None else [])
     files = {}
-    for server in (ours, null):
+    for server in compared:
         path = work_dir / f"targets-{server.name}.jsonl"
         with path.open("w") as out:
             for line in workloads.vegeta_targets(targets, base_url=server.url):
                 out.write(line + "\n")
         files[server.name] = path
     try:
-        ours.start()
-        null.start()
+        for server in compared:
+            server.start()
         _check_answers(ours, targets, expect_policy=True)
-        _check_answers(null, targets, expect_policy=False)
-        for server in (ours, null):
+        for server in compared[1:]:
+            _check_answers(server, targets, expect_policy=False)
+        for server in compared:
             warmup = Load(rate=0, workers=sizes.max_workers, seconds=sizes.warmup_seconds)
             attack(
                 vegeta=vegeta,
@@ -113,9 +131,11 @@ def run(*, sizes: AdmissionSizes, work_dir: Path, vegeta: Path, seed: int, log: 
             Load(rate=sizes.fixed_rate, workers=sizes.max_workers, seconds=sizes.seconds),
         ]
         for round_index in range(sizes.rounds):
-            order = (ours, null) if round_index % 2 == 0 else (null, ours)
+            order = compared if round_index % 2 == 0 else compared[::-1]
             for load in loads:
                 for server in order:
+                    if server is granian and load.rate != 0:
+                        continue  # the server comparison is at max throughput only
                     result = attack(
                         vegeta=vegeta,
                         targets_file=files[server.name],
@@ -132,13 +152,18 @@ def run(*, sizes: AdmissionSizes, work_dir: Path, vegeta: Path, seed: int, log: 
                         f"loadgen cpu {result.loadgen_cpu_s:5.1f}s  errors {sum(result.errors.values())}"
                     )
                     collected.setdefault((server.name, load.rate), []).append(result)
+        overload = _overload(
+            ours, sizes=sizes, vegeta=vegeta, targets_file=files[ours.name], work_dir=work_dir, log=log
+        )
     finally:
-        ours.stop()
-        null.stop()
+        for server in compared:
+            server.stop()
     references = [_reference_count(t.body) for t in targets]
     return AdmissionResults(
         max_ours=merge(collected[(ours.name, 0)]),
         max_null=merge(collected[(null.name, 0)]),
+        max_granian=merge(collected[(granian.name, 0)]) if granian is not None else None,
+        overload_ours=overload,
         rate_ours=merge(collected[(ours.name, sizes.fixed_rate)]),
         rate_null=merge(collected[(null.name, sizes.fixed_rate)]),
         body_bytes={
@@ -153,6 +178,29 @@ def run(*, sizes: AdmissionSizes, work_dir: Path, vegeta: Path, seed: int, log: 
         },
         targets=len(targets),
     )
+
+
+def _overload(
+    server: servers.Server, *, sizes: AdmissionSizes, vegeta: Path, targets_file: Path, work_dir: Path, log: Any
+) -> AttackResult:
+    """As many keep-alive connections as the API server may open at once, at max rate: the
+    slowest answer says whether overload is shared out evenly (`overload_max_ms`)."""
+    load = Load(rate=0, workers=sizes.overload_connections, seconds=sizes.overload_seconds)
+    result = attack(
+        vegeta=vegeta,
+        targets_file=targets_file,
+        ca_file=server.ca_file,
+        load=load,
+        server=server.name,
+        server_pid=server.pid,
+        work_dir=work_dir,
+    )
+    log(
+        f"  overload {server.name:11} {load.label:22} {result.throughput:7.0f}/s p50 {result.percentile(50):6.2f} ms "
+        f"max {result.latencies_ms[-1] if result.latencies_ms else float('nan'):7.1f} ms  "
+        f"errors {sum(result.errors.values())}"
+    )
+    return result
 
 
 def _reference_count(body: bytes) -> int:

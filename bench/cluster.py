@@ -2,14 +2,11 @@
 
 **Memory.** `count` ConfigMaps of `configmap_bytes` each are created through the API server
 (16 client threads), then `reload-safe serve --source cluster` is started exactly as the e2e
-tests start it (`tests/e2e/webhook_process.WebhookServer`: production defaults, 2 workers),
-lists them into the pod's one ConfigMap store (a SQLite file the workers share, written by
-one of them) and reports ready. Its /metrics must show every ConfigMap cached before its
-memory is read from /proc (after a short settle, and again after the end-to-end load): the
-server's resident set (every page its processes map, counted once), the RSS and PSS of the
-master and of each worker, and the store's file, added once, whole, as if all of it were in
-memory (it is in the page cache, and partly mapped by the workers that read it). See
-`procs.ServerMemory`.
+tests start it (`tests/e2e/webhook_process.WebhookServer`: production defaults, one worker),
+lists them into its in-process cache and reports ready. Its /metrics must show every ConfigMap
+cached before its memory is read from /proc (after a short settle, and again after the
+end-to-end load): the pod's resident set (every page of the gunicorn master and its worker,
+counted once), and the RSS and PSS of each process. See `procs.ServerMemory`.
 
 **End-to-end.** Deployments are created one at a time through the API server in four
 conditions, each in a namespace of its own (labelled `warn`, with the same 20 ConfigMaps):
@@ -65,7 +62,6 @@ from tests.e2e.kube import Kube
 from tests.e2e.webhook_process import WebhookServer, register, render_webhook_configurations, unregister
 from tests.envtest import ControlPlane, free_port, new_namespace
 from webhook.certs.dev import ensure_dev_certificates
-from webhook.server.multiproc import STORE_FILE
 
 CANARY = {
     "apiVersion": "v1",
@@ -79,8 +75,6 @@ POOL_SIZE: Final = 20
 CONDITION_LABEL: Final = "bench.reload-safe.io/condition"
 CONDITIONS: Final = ("without", "null", "null_patching", "ours")
 """The end-to-end conditions, one namespace each (see the module docstring)."""
-SHARED_STORE: Final = STORE_FILE
-"""The workers' shared ConfigMap store (`webhook.sources.shared`): its file counts once."""
 CREATE_THREADS = 16
 
 
@@ -99,8 +93,6 @@ class ClusterResults:
     create_seconds: float
     memory_synced: procs.ServerMemory
     memory_after_load: procs.ServerMemory
-    memory_one_worker: procs.ServerMemory
-    """The same cache in a server started with `--workers 1` (one copy of it)."""
     without_ms: list[float]
     """No webhook called: the namespace matches none of the registered configurations."""
     none_registered_ms: list[float]
@@ -137,27 +129,16 @@ def run(*, sizes: ClusterSizes, work_dir: Path, seed: int, log: Any) -> ClusterR
             null.start()
             timings = _end_to_end(cp, kube, server, null, sizes=sizes, rng=rng, log=log)
             assert server.process is not None
-            after = procs.server_memory(server.process.pid, shared_file_prefix=SHARED_STORE)
+            after = procs.server_memory(server.process.pid)
             log(f"  memory after the end-to-end load: {_describe(after)}")
         finally:
             null.stop()
             server.stop()
-        single = WebhookServer(
-            kubeconfig=cp.kubeconfig_path, work_dir=work_dir / "webhook-1", extra_args=("--workers", "1")
-        )
-        (work_dir / "webhook-1").mkdir(exist_ok=True)
-        single.start(timeout=180)
-        try:
-            _, one_worker = _synced_memory(single, expected=sizes.configmaps)
-            log(f"  memory with --workers 1: {_describe(one_worker)}")
-        finally:
-            single.stop()
         return ClusterResults(
             configmaps_cached=cached,
             create_seconds=round(create_seconds, 1),
             memory_synced=synced,
             memory_after_load=after,
-            memory_one_worker=one_worker,
             without_ms=timings.without,
             none_registered_ms=timings.none_registered,
             null_ms=timings.null,
@@ -179,16 +160,13 @@ def _synced_memory(server: WebhookServer, *, expected: int) -> tuple[int, procs.
         raise RuntimeError(f"only {cached} ConfigMaps cached, expected at least {expected}")
     time.sleep(2.0)
     assert server.process is not None
-    return cached, procs.server_memory(server.process.pid, shared_file_prefix=SHARED_STORE)
+    return cached, procs.server_memory(server.process.pid)
 
 
 def _describe(memory: procs.ServerMemory) -> str:
     each = ", ".join(f"{m.role} {m.rss_mib:.0f}" for m in memory.processes)
     resident = "unreadable" if memory.resident_mib is None else f"{memory.resident_mib:.0f} MiB"
-    return (
-        f"resident {resident}; RSS sum {memory.rss_sum_mib:.0f} MiB ({each}, store {memory.shared_files_mib:.0f}); "
-        f"PSS {memory.pss_mib:.0f} MiB"
-    )
+    return f"resident {resident}; RSS sum {memory.rss_sum_mib:.0f} MiB ({each}); PSS {memory.pss_mib:.0f} MiB"
 
 
 def _create_configmaps(cp: ControlPlane, *, sizes: ClusterSizes, rng: random.Random) -> None:

@@ -1,8 +1,7 @@
 """`python -m bench.null_server --port P --cert-file C --key-file K`: serve the null webhook.
 
-Started like `reload-safe serve`: the metrics directory is prepared before the server modules
-are imported, the certificate is loaded by the same `ReloadingTLS`, and the worker and thread
-counts are `reload-safe serve`'s own defaults, read from its command-line options so the two
+Started like `reload-safe serve`: the certificate is loaded by the same `ReloadingTLS`, and the
+worker and thread counts are `reload-safe serve`'s own defaults, read from its command-line options so the two
 can never drift apart.
 """
 
@@ -16,7 +15,6 @@ from typing import Any, Final
 
 from webhook.cli.serve import serve
 from webhook.policy import Mode
-from webhook.server.multiproc import prepare_directory
 from webhook.server.settings import ServerSettings, any_address
 
 PATCHING_PREFIX: Final = "/patching"
@@ -35,8 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--key-file", type=Path, required=True)
     args = parser.parse_args(argv)
     logging.basicConfig(level="INFO", stream=sys.stderr, format="%(asctime)s %(levelname)s [%(process)d] %(message)s")
-    metrics_dir = prepare_directory()
-    from bench.nullapp import NullWebhookServer  # noqa: PLC0415 - after prepare_directory, as serve does
+    from bench.nullapp import NullWebhookServer  # noqa: PLC0415 - the server stack is heavy
     from webhook.server.inputs import static_inputs  # noqa: PLC0415
     from webhook.server.tls import CertificateFiles, ReloadingTLS  # noqa: PLC0415
 
@@ -52,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
     tls = ReloadingTLS(CertificateFiles(cert_file=args.cert_file, key_file=args.key_file))
     tls.load()
     inputs = static_inputs(configmap_files=(), mode=Mode.WARN, own_namespace=None)  # never built: load() is ours
-    NullWebhookServer(settings=settings, inputs_factory=inputs, tls=tls, metrics_dir=metrics_dir).run()
+    NullWebhookServer(settings=settings, inputs_factory=inputs, tls=tls).run()
 
 
 if __name__ == "__main__":

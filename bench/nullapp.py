@@ -11,9 +11,6 @@ a workload whose hash is new (built by its own `policy.patch.hash_patch`), with 
 hash. That is the floor of a *mutating* webhook: the API server applies a returned patch and
 decodes the object again, work that any patch costs it, whatever computed the patch (measured
 in the end-to-end phase, bench/cluster.py).
-
-Imported only after `prepare_directory()` (like the real server), because the production
-modules import prometheus_client, which picks its multiprocess mode at import.
 """
 
 from __future__ import annotations

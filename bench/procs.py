@@ -1,17 +1,14 @@
 """What a process tree costs, read from /proc: CPU seconds and resident memory.
 
-The server is a gunicorn master and its workers. Its memory is measured three ways
+The server is a gunicorn master and its worker. Its memory is measured three ways
 (`ServerMemory`): the tree's resident set (each physical page any of its processes maps,
 counted once: what a container is charged for them), the sum of the processes' RSS (a page
-shared after fork counted once per process), and the sum of their PSS. Memory the workers share
-through a file (the pod's ConfigMap store, `sources.shared`) lives in the page cache: the file
-is counted once, whole, and its mapped pages are left out of the per-process figures. The
-per-process figures are kept so a reader can see where memory sits.
+shared after fork counted once per process), and the sum of their PSS. The per-process figures
+are kept so a reader can see where memory sits.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 from array import array
 from dataclasses import dataclass
@@ -70,52 +67,44 @@ class ServerMemory:
     """What the server's process tree holds in memory, three ways.
 
     - `resident_mib`: the server's resident set. Every page frame mapped by any of its
-      processes, counted once (read from /proc/PID/pagemap), plus the shared files. This is what
-      the kernel charges a container for the pages its processes map: a page the master and the
-      workers share after fork is one page. It is None when the page frame numbers cannot be
+      processes, counted once (read from /proc/PID/pagemap). This is what the kernel charges a
+      container for the pages its processes map: a page the master and the worker share after
+      fork is one page. It is None when the page frame numbers cannot be
       read (Linux shows them only to a process with CAP_SYS_ADMIN).
-    - `rss_sum_mib`: the processes' RSS added up, plus the shared files. A page the master and
-      two workers share counts three times.
-    - `pss_mib`: the processes' PSS added up, plus the shared files. Each page is split among
-      the processes that map it, including processes outside the server (another Python's
-      libpython), so this can be a little below `resident_mib`.
-
-    In every column the shared files (the workers' ConfigMap store) count once, whole, and
-    their mapped pages are left out of each process's figures."""
+    - `rss_sum_mib`: the processes' RSS added up. A page the master and the worker share
+      counts twice.
+    - `pss_mib`: the processes' PSS added up. Each page is split among the processes that map
+      it, including processes outside the server (another Python's libpython), so this can be
+      a little below `resident_mib`."""
 
     processes: list[Memory]
-    shared_files_mib: float
     resident_mib: float | None
 
     @property
     def rss_sum_mib(self) -> float:
-        return round(sum(m.rss_mib for m in self.processes) + self.shared_files_mib, 1)
+        return round(sum(m.rss_mib for m in self.processes), 1)
 
     @property
     def pss_mib(self) -> float:
-        return round(sum(m.pss_mib for m in self.processes) + self.shared_files_mib, 1)
+        return round(sum(m.pss_mib for m in self.processes), 1)
 
     def as_json(self) -> dict[str, object]:
         return {
             "resident_mib": self.resident_mib,
             "rss_sum_mib": self.rss_sum_mib,
             "pss_mib": self.pss_mib,
-            "shared_files_mib": self.shared_files_mib,
             "processes": [vars(m) for m in self.processes],
         }
 
 
-def memory(pid: int, *, role: str, skip_prefix: str | None = None) -> Memory:
-    """One process's RSS, PSS and USS from /proc/PID/smaps, leaving out the mappings of files
-    whose name starts with `skip_prefix` (they are counted once for the whole tree)."""
+def memory(pid: int, *, role: str) -> Memory:
+    """One process's RSS, PSS and USS from /proc/PID/smaps."""
     totals = {"Rss": 0, "Pss": 0, "Private_Clean": 0, "Private_Dirty": 0}
-    skipping = False
     for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
         if _is_mapping_header(line):
-            skipping = skip_prefix is not None and _mapped_name(line).startswith(skip_prefix)
             continue
         name, _, rest = line.partition(":")
-        if not skipping and name in totals:
+        if name in totals:
             totals[name] += int(rest.split()[0])  # kB
     kib = 1024 / MIB
     return Memory(
@@ -143,15 +132,14 @@ PAGE_PRESENT: Final = 1 << 63
 PFN_MASK: Final = (1 << 55) - 1
 
 
-def page_frames(pid: int, *, skip_prefix: str | None = None) -> set[int] | None:
-    """The physical page frames the process maps (present in RAM, not swapped), leaving out
-    the mappings of files whose name starts with `skip_prefix`. None when the kernel hides
-    frame numbers (it reports them as 0 without CAP_SYS_ADMIN)."""
+def page_frames(pid: int) -> set[int] | None:
+    """The physical page frames the process maps (present in RAM, not swapped). None when the
+    kernel hides frame numbers (it reports them as 0 without CAP_SYS_ADMIN)."""
     frames: set[int] = set()
     with Path(f"/proc/{pid}/maps").open() as maps, Path(f"/proc/{pid}/pagemap").open("rb", buffering=0) as pagemap:
         for line in maps:
             name = _mapped_name(line)
-            if name == "[vsyscall]" or (skip_prefix is not None and name.startswith(skip_prefix)):
+            if name == "[vsyscall]":
                 continue
             start, end = (int(bound, 16) for bound in line.split(maxsplit=1)[0].split("-"))
             pagemap.seek(start // PAGE_SIZE * 8)
@@ -162,42 +150,14 @@ def page_frames(pid: int, *, skip_prefix: str | None = None) -> set[int] | None:
     return frames
 
 
-def server_memory(master: int, *, shared_file_prefix: str | None = None) -> ServerMemory:
-    """The gunicorn master and each worker, the files named `shared_file_prefix...` that they
-    have open (with their SQLite siblings), and the tree's resident set (see ServerMemory)."""
+def server_memory(master: int) -> ServerMemory:
+    """The gunicorn master and its worker, and the tree's resident set (see ServerMemory)."""
     pids = [master, *children(master)]
-    processes = [
-        memory(pid, role="master" if pid == master else "worker", skip_prefix=shared_file_prefix) for pid in pids
-    ]
-    shared = files_mib(open_files(master, prefix=shared_file_prefix)) if shared_file_prefix is not None else 0.0
+    processes = [memory(pid, role="master" if pid == master else "worker") for pid in pids]
     frames: set[int] = set()
     for pid in pids:
-        own = page_frames(pid, skip_prefix=shared_file_prefix)
+        own = page_frames(pid)
         if own is None:
-            return ServerMemory(processes=processes, shared_files_mib=shared, resident_mib=None)
+            return ServerMemory(processes=processes, resident_mib=None)
         frames |= own
-    resident = round(len(frames) * PAGE_SIZE / MIB + shared, 1)
-    return ServerMemory(processes=processes, shared_files_mib=shared, resident_mib=resident)
-
-
-def open_files(master: int, *, prefix: str) -> list[Path]:
-    """Files whose name starts with `prefix` that any process of the tree has open, with their
-    SQLite siblings (-wal, -shm): e.g. the workers' shared ConfigMap store."""
-    found: set[Path] = set()
-    for pid in tree(master):
-        with contextlib.suppress(OSError):
-            for fd in Path(f"/proc/{pid}/fd").iterdir():
-                with contextlib.suppress(OSError):
-                    target = Path(os.readlink(fd))
-                    if target.name.startswith(prefix):
-                        found.add(target.with_name(prefix))
-    return sorted({sibling for path in found for sibling in path.parent.glob(f"{prefix}*") if sibling.is_file()})
-
-
-def files_mib(paths: list[Path]) -> float:
-    """What the files take (their pages in the page cache, at most)."""
-    total = 0
-    for path in paths:
-        with contextlib.suppress(OSError):
-            total += path.stat().st_size
-    return round(total / MIB, 1)
+    return ServerMemory(processes=processes, resident_mib=round(len(frames) * PAGE_SIZE / MIB, 1))

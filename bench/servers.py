@@ -3,7 +3,8 @@
 - `reload-safe serve --source static --configmaps FILE --namespace-policy warn`, with the
   serving certificate and an audit file, and every other setting at its production default
   (gunicorn gthread, 2 workers × 4 threads, TLS, keep-alive 30 s, log level info);
-- `python -m bench.null_server`: the same gunicorn application serving the null app.
+- `python -m bench.null_server`: the same gunicorn application serving the null app;
+- `granian` serving the same null app (WSGI, TLS, one process): the HTTP server comparison.
 
 Each runs in its own process group, so stopping it (SIGTERM, as the kubelet does) reaches the
 master and its workers.
@@ -11,6 +12,7 @@ master and its workers.
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -86,3 +88,40 @@ def null_webhook(*, port: int, cert_file: Path, key_file: Path, ca_file: Path, l
         str(key_file),
     ]
     return Server(name="null", argv=argv, port=port, ca_file=ca_file, log_file=log_file)
+
+
+GRANIAN_THREADS = 32
+"""granian's WSGI blocking threads: as many as gunicorn's request threads."""
+
+
+class GranianServer(Server):
+    """granian: one process, no gunicorn log lines to wait for."""
+
+    def readiness(self, status: int, body: bytes) -> str | None:
+        return None if status == 200 else f"{status} {body[:200]!r}"
+
+
+def granian_path() -> str | None:
+    """The granian executable beside this Python, or None where it is not installed."""
+    beside = Path(sys.executable).parent / "granian"
+    return str(beside) if beside.exists() else shutil.which("granian")
+
+
+def null_granian(*, port: int, cert_file: Path, key_file: Path, ca_file: Path, log_file: Path) -> Server | None:
+    """The null webhook on granian, or None when granian is not installed (`pip install granian`)."""
+    granian = granian_path()
+    if granian is None:
+        return None
+    argv = [
+        granian,
+        "--interface", "wsgi",
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "--workers", "1",
+        "--blocking-threads", str(GRANIAN_THREADS),
+        "--ssl-certificate", str(cert_file),
+        "--ssl-keyfile", str(key_file),
+        "--no-access-log",
+        "bench.granian_null:app",
+    ]  # fmt: skip
+    return GranianServer(name="null-granian", argv=argv, port=port, ca_file=ca_file, log_file=log_file)

@@ -1,9 +1,9 @@
 """bench.procs: the server's memory, read from /proc, on real processes.
 
 The three figures must differ exactly where they should: pages a parent and its child share
-after fork count once in the resident set and twice in the RSS sum, and the shared files
-count once, whole, whoever maps them. Each test measures a process tree of its own (started
-here, in a new session), never the test runner, whose other children come and go."""
+after fork count once in the resident set and twice in the RSS sum. Each test measures a
+process tree of its own (started here, in a new session), never the test runner, whose other
+children come and go."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -34,16 +33,6 @@ if os.fork() == 0:
 time.sleep(60)
 """
 
-MAPPING_CHILD = """
-import mmap, sys, time
-with open(sys.argv[1], "r+b") as file:
-    mapped = mmap.mmap(file.fileno(), 0)
-    for offset in range(0, len(mapped), 4096):
-        mapped[offset] = 3        # every page of the 16 MiB file mapped here
-    print("ready", flush=True)
-    time.sleep(60)
-"""
-
 
 def _tree(code: str, *args: str) -> Iterator[int]:
     process = subprocess.Popen(
@@ -63,13 +52,6 @@ def forked_tree() -> Iterator[int]:
     yield from _tree(FORKING_CHILD)
 
 
-@pytest.fixture
-def store_file(tmp_path: Path) -> Path:
-    store = tmp_path / "store.sqlite"
-    store.write_bytes(b"\0" * (16 * MIB))
-    return store
-
-
 def test_pages_shared_after_fork_count_once_in_the_resident_set(forked_tree: int) -> None:
     memory = procs.server_memory(forked_tree)
     assert [m.role for m in memory.processes] == ["master", "worker"]
@@ -84,24 +66,11 @@ def test_pages_shared_after_fork_count_once_in_the_resident_set(forked_tree: int
     assert memory.pss_mib <= memory.resident_mib + 0.5
 
 
-def test_a_shared_file_counts_once_whole_and_not_in_the_processes(store_file: Path) -> None:
-    for pid in _tree(MAPPING_CHILD, str(store_file)):
-        counted = procs.server_memory(pid, shared_file_prefix="store.sqlite")
-        uncounted = procs.server_memory(pid)
-    assert counted.shared_files_mib == 16.0
-    assert uncounted.shared_files_mib == 0.0
-    # Left out of the process's own figures, and added once as the file's size.
-    assert uncounted.processes[0].rss_mib - counted.processes[0].rss_mib == pytest.approx(16, abs=0.2)
-    assert counted.rss_sum_mib == pytest.approx(uncounted.rss_sum_mib, abs=0.2)
-    if counted.resident_mib is not None and uncounted.resident_mib is not None:
-        assert counted.resident_mib == pytest.approx(uncounted.resident_mib, abs=0.2)
-
-
 def test_mapping_headers_are_told_from_fields() -> None:
     assert procs._is_mapping_header("7f2c1a000000-7f2c1a021000 rw-p 00000000 00:00 0 \n")
     assert procs._is_mapping_header("55d0c0a00000-55d0c0a01000 r--p 00000000 08:01 42 /usr/bin/python3.11")
     assert not procs._is_mapping_header("Rss:                 132 kB")
     assert not procs._is_mapping_header("VmFlags: rd wr mr mw me ac sd")
-    header = "55d0-55d1 r--p 00000000 08:01 42 /tmp/x/configmaps.sqlite-shm"
-    assert procs._mapped_name(header) == "configmaps.sqlite-shm"
+    header = "55d0-55d1 r--p 00000000 08:01 42 /usr/lib/x86_64-linux-gnu/libssl.so.3"
+    assert procs._mapped_name(header) == "libssl.so.3"
     assert procs._mapped_name("7f2c-7f2d rw-p 00000000 00:00 0") == ""

@@ -1,5 +1,5 @@
 """The production stack on loopback: kube-apiserver + etcd (tests/envtest) and a
-`reload-safe serve --source cluster` (2 workers × 4 threads, the defaults) watching them.
+`reload-safe serve --source cluster` (one worker, the defaults) watching them.
 
 Helpers read the answer the way the API server would: the config hash from the mutating
 response's JSONPatch, the warnings, the verdict.
@@ -31,10 +31,10 @@ def start_cluster_server(
         ca_file=pki.ca_file,
         args=["--cert-file", str(cert), "--key-file", str(key), "--source", "cluster",
               "--kubeconfig", str(cp.kubeconfig_path), "--audit-file", str(workdir / "audit.jsonl"),
-              "--default-policy", "warn", "--workers", "2", "--threads", "4", *extra],
+              "--default-policy", "warn", *extra],
     )  # fmt: skip
     server.wait_ready(timeout=60)
-    wait_workers(server, 2)
+    wait_workers(server, 1)
     return server
 
 

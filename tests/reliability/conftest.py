@@ -91,7 +91,7 @@ def start_server(pki: Pki, serving_files: tuple[Path, Path], tmp_path: Path) -> 
 def enforce_server(
     pki: Pki, serving_files: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
-    """One enforce-mode server (2 workers × 4 threads, the defaults) shared by a module."""
+    """One enforce-mode server (one worker, the defaults) shared by a module."""
     workdir = tmp_path_factory.mktemp("enforce")
     server = Server(
         workdir=workdir,
@@ -100,7 +100,7 @@ def enforce_server(
     )
     try:
         server.wait_ready()
-        wait_workers(server, 2)
+        wait_workers(server, 1)
         yield server
     finally:
         server.stop()

@@ -36,8 +36,8 @@ def make(prefix: str) -> Callable[[int], tuple[str, bytes, str]]:
 
 def test_a_killed_worker_is_replaced_and_the_server_keeps_serving(start_server: StartServer, tmp_path: Path) -> None:
     audit = tmp_path / "audit.jsonl"
-    server = start_server("--workers", "2", "--threads", "4", "--audit-file", str(audit))
-    first = wait_workers(server, 2)
+    server = start_server("--audit-file", str(audit))
+    first = wait_workers(server, 1)
     with SteadyLoad(server, rate=60, seconds=9, make=make("kill")) as load:
         time.sleep(3)
         os.kill(first[0], signal.SIGKILL)
@@ -57,12 +57,13 @@ def test_a_killed_worker_is_replaced_and_the_server_keeps_serving(start_server: 
         workers_after=len(after),
         replaced=first[0] not in after,
     )
-    assert len(after) == 2
+    assert len(after) == 1
     assert first[0] not in after  # gunicorn booted a replacement
     assert "was sent SIGKILL" in stderr or "was sent code" in stderr or "SIGKILL" in stderr
-    # Only requests the killed worker held can fail: none once it is gone.
+    # Only requests the killed worker held can fail: none once it is gone (the listening socket
+    # stays open in the master, so requests sent while the replacement boots wait in its backlog).
     assert all(delay < 1.0 for delay in failed_at)
-    assert result.errors <= 8  # at most one per thread of the killed worker (4) per endpoint
+    assert result.errors <= 8  # the few in flight at 60 req/s when the worker died
     assert served_after > 200
     answered = result.answered_uids
     assert answered <= {line["uid"] for line in audit_lines(audit)}
@@ -87,8 +88,8 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 def test_audit_on_a_full_disk(start_server: StartServer, small_disk: Path) -> None:
     audit = small_disk / "audit.jsonl"
     (small_disk / "filler").write_bytes(b"x" * (512 - 96) * 1024)  # about 96 KiB left: ~200 lines
-    server = start_server("--workers", "2", "--threads", "4", "--audit-file", str(audit))
-    wait_workers(server, 2)
+    server = start_server("--audit-file", str(audit))
+    wait_workers(server, 1)
     with SteadyLoad(server, rate=80, seconds=6, make=make("full")) as load:
         load.wait()
     result = load.result

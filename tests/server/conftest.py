@@ -39,8 +39,7 @@ def mode_servers(
                 "RELOAD_SAFE_CONFIGMAPS": str(CONFIGMAPS),
                 "RELOAD_SAFE_NAMESPACE_POLICY": mode,
                 "RELOAD_SAFE_AUDIT_FILE": str(audit),
-                "RELOAD_SAFE_WORKERS": "2",
-                "RELOAD_SAFE_THREADS": "2",
+                "RELOAD_SAFE_THREADS": "4",
             }
             args: list[str] = []
         else:
@@ -49,7 +48,7 @@ def mode_servers(
                 "--cert-file", str(cert), "--key-file", str(key),
                 "--source", "static", "--configmaps", str(CONFIGMAPS),
                 "--namespace-policy", mode, "--audit-file", str(audit),
-                "--workers", "2", "--threads", "2",
+                "--threads", "4",
             ]  # fmt: skip
         servers[mode] = Server(workdir=workdir, ca_file=pki.ca_file, args=args, env=env)
     try:

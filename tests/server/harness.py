@@ -161,7 +161,7 @@ class Server:
         self.stderr_path = workdir / "server.stderr"
         self.stdout_path = workdir / "server.stdout"
         workdir.mkdir(parents=True, exist_ok=True)
-        inherited = ("PROMETHEUS_MULTIPROC_DIR", "POD_NAMESPACE")
+        inherited = ("POD_NAMESPACE",)
         full_env = {k: v for k, v in os.environ.items() if k not in inherited and not k.startswith("RELOAD_SAFE_")}
         full_env.update(env or {})
         self._stderr = self.stderr_path.open("wb")

@@ -76,23 +76,6 @@ def test_cluster_source_without_credentials_exits_2(tmp_path: Path) -> None:
     assert "cannot load Kubernetes credentials" in result.stderr
 
 
-def test_a_shared_store_that_cannot_be_created_exits_2(tmp_path: Path) -> None:
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
-        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
-        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:9'}}]\n"
-        "users: [{name: u, user: {token: t}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\n"
-    )
-    shared = tmp_path / "shared"
-    (shared / "configmaps.sqlite").mkdir(parents=True)  # in the way of the store's file
-    result = run_serve(
-        "--dev", "--kubeconfig", str(kubeconfig), cwd=tmp_path, env={"PROMETHEUS_MULTIPROC_DIR": str(shared)}
-    )
-    assert result.returncode == 2, result.stderr
-    assert "cannot create the shared ConfigMap store" in result.stderr
-    assert "Traceback" not in result.stderr
-
-
 def test_help_lists_every_flag() -> None:
     result = subprocess.run([*serve_command(), "--help"], capture_output=True, text=True, timeout=30, check=True)
     for flag in (

@@ -189,11 +189,10 @@ def test_cluster_source_end_to_end_against_recorded_responses(
         assert samples['reload_safe_cache_objects{cache="configmaps"}'] == 5  # +new -old, broken skipped
         assert samples['reload_safe_cache_objects{cache="namespaces"}'] == 4
         assert samples["reload_safe_namespace_policy_errors_total"] == 3
-        # One ConfigMap cache for the pod: one worker lists and watches, the other reads the
-        # shared store (Namespaces stay per worker: one list each).
+        # One server process: one list and one watch of each resource.
         assert REQUESTS.count(("/api/v1/configmaps", False)) == 1
         assert REQUESTS.count(("/api/v1/configmaps", True)) == 1
-        assert REQUESTS.count(("/api/v1/namespaces", False)) == 2
+        assert REQUESTS.count(("/api/v1/namespaces", False)) == 1
     finally:
         assert server.stop() == 0
 
@@ -204,9 +203,8 @@ def test_cluster_source_end_to_end_against_recorded_responses(
     assert lines["c-1"]["mode"] == "enforce"
     assert {lines[uid]["mode"] for uid in ("c-3", "c-4", "c-5")} == {"warn"}
     stderr = server.stderr()
-    # The configuration error is logged, rate-limited per worker (2 workers: at most 2 lines).
-    assert 1 <= stderr.count('unknown reload-safe.io/policy value "enforced"') <= 2
+    # The configuration error is logged, rate-limited: one line.
+    assert stderr.count('unknown reload-safe.io/policy value "enforced"') == 1
     assert "DEBUG" not in stderr  # no ConfigMap value in any log line
     assert "SIGABRT" not in stderr
     assert "caches not synced" not in stderr
-    assert stderr.count("now lists and watches for the pod") == 1

@@ -116,7 +116,7 @@ def test_rotation_under_load(pki: Pki, tmp_path: Path, start_server: object) -> 
     secret = tmp_path / "secret"
     secret.mkdir()
     cert, key, first = kubelet_layout(secret, pki, days=30)
-    server = start_server("--workers", "2", "--threads", "4", cert=(cert, key))  # type: ignore[operator]
+    server = start_server(cert=(cert, key))  # type: ignore[operator]
     first_expiry = expiry_gauge(server)
 
     with Load(server) as load:

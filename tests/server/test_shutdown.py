@@ -88,7 +88,7 @@ def hammer(server: Server, *, threads: int, until: Callable[[], bool]) -> tuple[
 
 def test_sigterm_under_load_drops_nothing(start_server: Callable[..., Server], tmp_path: Path) -> None:
     audit = tmp_path / "audit.jsonl"
-    server = start_server("--workers", "2", "--threads", "4", "--audit-file", str(audit))
+    server = start_server("--audit-file", str(audit))
     stopped = threading.Event()
     in_flight: dict[str, object] = {}
 

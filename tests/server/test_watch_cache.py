@@ -20,13 +20,10 @@ from tests.server.fake_api import (
 from webhook.policy import ConfigMapContent
 from webhook.sources.cluster import configmap_from_api
 from webhook.sources.watch import (
-    UNPACKED_MEMO,
     Backoff,
     Listing,
     WatchCache,
     WatchExpired,
-    recent_unpacker,
-    release_memory,
 )
 
 EVENTS = recorded_events("configmaps-watch.jsonl")
@@ -258,32 +255,19 @@ def test_configmaps_are_stored_packed_and_read_back_equal() -> None:
     assert not gc.is_tracked(stored)
     first, second = cache.get(("shop", "certs-bundle")), cache.get(("shop", "certs-bundle"))
     assert first is not None
-    assert first is second  # unpacked once while unchanged (`recent_unpacker`) ...
+    assert first == second
     with pytest.raises(TypeError):
-        first.binary_data["ca.der"] = b""  # type: ignore[index]  # ... and read-only: no reader can change it
+        first.binary_data["ca.der"] = b""  # type: ignore[index]  # read-only: no reader can change it
     assert first.binary_data == configmap_from_api.unpack(stored).binary_data
 
 
-def test_a_changed_configmap_is_read_anew_never_from_the_memo() -> None:
+def test_a_changed_configmap_is_read_anew() -> None:
     cache, _ = run([List(recorded_list("configmaps-list.json"))])
     key = ("shop", "env-config")
     assert cache.get(key) == ConfigMapContent(name="env-config", data={"log_level": "INFO"})
     changed = ConfigMapContent(name="env-config", data={"log_level": "DEBUG"})
     cache._store.put(key, configmap_from_api.pack(changed))  # what a MODIFIED event stores
     assert cache.get(key) == changed
-
-
-def test_the_readers_memo_is_keyed_by_the_stored_form_and_bounded() -> None:
-    unpack = recent_unpacker(configmap_from_api)
-    packed = [configmap_from_api.pack(ConfigMapContent(name=f"c{i}", data={"k": str(i)})) for i in range(3)]
-    assert unpack(packed[0]) is unpack(bytes(packed[0]))  # an equal blob (a new bytes object, as SQLite gives)
-    changed = configmap_from_api.pack(ConfigMapContent(name="c0", data={"k": "changed"}))
-    assert unpack(changed).data == {"k": "changed"}
-    for index in range(UNPACKED_MEMO + 10):
-        unpack(configmap_from_api.pack(ConfigMapContent(name=f"many-{index}")))
-    info = unpack.cache_info()  # type: ignore[attr-defined]
-    assert info.maxsize == UNPACKED_MEMO
-    assert info.currsize == UNPACKED_MEMO
 
 
 def test_a_relist_tells_the_listener_only_what_changed() -> None:
@@ -313,8 +297,3 @@ def test_a_relist_tells_the_listener_only_what_changed() -> None:
         ("MODIFIED", ("shop", "env-config"), ConfigMapContent(name="env-config", data={"log_level": "DEBUG"})),
         ("DELETED", ("shop", "old-config"), None),
     ]
-
-
-def test_release_memory_never_raises() -> None:
-    release_memory()
-    release_memory()

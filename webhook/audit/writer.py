@@ -1,12 +1,9 @@
 """Append audit lines so that none is lost or interleaved, and none can fail a request.
 
-Each line is encoded whole and handed to the kernel with `os.write` under a lock:
-
-- threads of one process take a `threading.Lock`, so their lines never mix;
-- processes (gunicorn workers) share a file opened with `O_APPEND`, where one `write` lands
-  whole; on a pipe (stdout read by the container runtime) one `write` is atomic only up to
-  `PIPE_BUF` bytes, so a longer line also takes an exclusive `flock` on a lock file shared by
-  the workers, which the kernel releases if a worker dies holding it.
+Each line is encoded whole and handed to the kernel with `os.write` under a `threading.Lock`,
+so the request threads of the server process never mix their lines. (One process per pod: with
+`--workers N` on a pipe, lines longer than `PIPE_BUF` could interleave across workers; a file
+opened with `O_APPEND` takes each `write` whole. See docs/operating.md.)
 
 Writes are unbuffered, so there is nothing to flush at shutdown and a line written is a line
 the kernel has. A failed write (disk full, closed pipe) is reported to `on_failure` (a
@@ -22,22 +19,18 @@ with a newline, so the fragment stays a broken line of its own and never spoils 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
-import select
 import stat
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from webhook.policy.jsontext import compact_json
 
 STDOUT: Final = "-"
 FILE_MODE: Final = 0o640
-PIPE_BUF: Final = getattr(select, "PIPE_BUF", 512)
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +43,10 @@ class AuditWriter:
         *,
         fd: int,
         owns_fd: bool,
-        lock_file: Path | None = None,
         on_failure: Callable[[OSError], None] | None = None,
     ) -> None:
         self._fd = fd
         self._owns_fd = owns_fd
-        self._lock_file = lock_file
-        self._lock_fd: int | None = None
         self._on_failure = on_failure
         self._lock = threading.Lock()
         self._dangling = False
@@ -66,7 +56,7 @@ class AuditWriter:
         """Append one line; True when it was written. Never raises for an I/O failure."""
         line = compact_json(record, default=str) + b"\n"
         try:
-            with self._lock, self._across_processes(len(line)):
+            with self._lock:
                 if self._dangling:
                     line = b"\n" + line
                 try:
@@ -96,24 +86,6 @@ class AuditWriter:
                 with contextlib.suppress(OSError):
                     os.close(self._fd)
                 self._owns_fd = False
-            if self._lock_fd is not None:
-                with contextlib.suppress(OSError):
-                    os.close(self._lock_fd)
-                self._lock_fd = None
-
-    @contextlib.contextmanager
-    def _across_processes(self, size: int) -> Iterator[None]:
-        """Hold the shared flock for a line the kernel would not write atomically."""
-        if size <= PIPE_BUF or self._lock_file is None:
-            yield
-            return
-        if self._lock_fd is None:
-            self._lock_fd = os.open(self._lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def _failed(self, error: OSError) -> None:
         with contextlib.suppress(Exception):
@@ -126,14 +98,13 @@ class AuditWriter:
 def open_audit_writer(
     path: str,
     *,
-    lock_file: Path | None = None,
     on_failure: Callable[[OSError], None] | None = None,
 ) -> AuditWriter:
     """A writer to `path` ("-" is standard output), opened in append mode."""
     if path == STDOUT:
-        return AuditWriter(fd=sys.stdout.fileno(), owns_fd=False, lock_file=lock_file, on_failure=on_failure)
+        return AuditWriter(fd=sys.stdout.fileno(), owns_fd=False, on_failure=on_failure)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
-    return AuditWriter(fd=fd, owns_fd=True, lock_file=lock_file, on_failure=on_failure)
+    return AuditWriter(fd=fd, owns_fd=True, on_failure=on_failure)
 
 
 class ShortWrite(OSError):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,6 @@ from typing import Any
 import click
 
 from webhook.policy import Mode
-from webhook.server.multiproc import MetricsDirectory, prepare_directory
 from webhook.server.settings import DEFAULT_PORT, STDOUT, ServerSettings, SourceKind, any_address
 
 MODES = [str(mode) for mode in Mode]
@@ -91,8 +89,22 @@ FILE = click.Path(dir_okay=False, path_type=Path)
 @click.option(
     "--audit-file", default=STDOUT, show_default=True, envvar=_env("AUDIT_FILE"), help="Audit log; - is stdout."
 )
-@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True, envvar=_env("WORKERS"))
-@click.option("--threads", type=click.IntRange(1, 256), default=4, show_default=True, envvar=_env("THREADS"))
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    envvar=_env("WORKERS"),
+    help="Server processes; one per pod is the design (scale with replicas, docs/operating.md).",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 256),
+    default=32,
+    show_default=True,
+    envvar=_env("THREADS"),
+    help="Request threads: at least the API server's concurrent connections (docs/operating.md).",
+)
 @click.option("--log-level", type=click.Choice(LOG_LEVELS), default="info", show_default=True, envvar=_env("LOG_LEVEL"))
 @click.option("--kubeconfig", type=FILE, envvar=_env("KUBECONFIG"), help="cluster source: kubeconfig file.")
 @click.option(
@@ -106,9 +118,7 @@ def serve(**options: Any) -> None:
     settings = _settings(**options)
     _configure_logging(settings.log_level)
     _check_audit_file(settings.audit_file)
-    # Before anything imports prometheus_client: it picks multiprocess mode at import.
-    metrics_dir = prepare_directory()
-    from webhook.server.gunicorn_app import WebhookServer  # noqa: PLC0415 - after prepare_directory
+    from webhook.server.gunicorn_app import WebhookServer  # noqa: PLC0415 - the server stack is heavy
     from webhook.server.tls import CertificateError, CertificateFiles, ReloadingTLS  # noqa: PLC0415
 
     tls = ReloadingTLS(
@@ -120,9 +130,7 @@ def serve(**options: Any) -> None:
         tls.load()
     except CertificateError as error:
         raise ServeError(str(error)) from error
-    server = WebhookServer(
-        settings=settings, inputs_factory=_inputs(settings, metrics_dir), tls=tls, metrics_dir=metrics_dir
-    )
+    server = WebhookServer(settings=settings, inputs_factory=_inputs(settings), tls=tls)
     server.run()
 
 
@@ -183,7 +191,7 @@ def _dev_certificates() -> tuple[Path, Path]:
     return created.cert_file, created.key_file
 
 
-def _inputs(settings: ServerSettings, shared: MetricsDirectory) -> Any:
+def _inputs(settings: ServerSettings) -> Any:
     from webhook.server.inputs import cluster_inputs, static_inputs  # noqa: PLC0415 - imports metrics
 
     if settings.source is SourceKind.STATIC:
@@ -201,19 +209,13 @@ def _inputs(settings: ServerSettings, shared: MetricsDirectory) -> Any:
         load_configuration(settings.kubeconfig)  # credentials present? (each worker loads its own)
     except Exception as error:
         raise ServeError(f"cannot load Kubernetes credentials: {error}") from error
-    try:
-        return cluster_inputs(
-            kubeconfig=settings.kubeconfig,
-            default=settings.default_mode,
-            own_namespace=settings.own_namespace,
-            shared=shared,
-        )
-    except (OSError, sqlite3.Error) as error:
-        raise ServeError(f"cannot create the shared ConfigMap store in {shared.path}: {error}") from error
+    return cluster_inputs(
+        kubeconfig=settings.kubeconfig, default=settings.default_mode, own_namespace=settings.own_namespace
+    )
 
 
 def _check_audit_file(path: str) -> None:
-    """Each worker opens the audit file itself; a path it cannot open must stop us here."""
+    """The worker opens the audit file after fork; a path it cannot open must stop us here."""
     if path == STDOUT:
         return
     try:

@@ -101,9 +101,9 @@ class ConfigMapContent:
     reloader_match: bool = False
 
     def __post_init__(self) -> None:
-        # One object is read by many reviews at once (the static source, the caches' memo of
-        # unpacked ConfigMaps), so its values are read-only copies: no reader, and not the
-        # code that built it, can change them for the others.
+        # One object may be read by many reviews at once (the static source hands out the same
+        # object), so its values are read-only copies: no reader, and not the code that built
+        # it, can change them for the others.
         object.__setattr__(self, "data", MappingProxyType(dict(self.data)))
         object.__setattr__(self, "binary_data", MappingProxyType(dict(self.binary_data)))
 
@@ -111,10 +111,8 @@ class ConfigMapContent:
     def data_base64(self) -> Mapping[str, str]:
         """Each `data` value as the config hash takes it (standard base64 of its UTF-8 bytes).
 
-        Worked out once per object, not once per review: encoding each consumed value anew was
-        most of the config hash, itself a fifth of a review's time, and the readers that serve
-        reviews hand out the same object while the ConfigMap is unchanged (the static source;
-        the caches' `recent_unpacker`)."""
+        Worked out once per object: within a review, mutate's hash and every reference to the
+        same ConfigMap share it (and the static source hands out one object for good)."""
         return MappingProxyType({key: _base64(value.encode("utf-8")) for key, value in self.data.items()})
 
     @functools.cached_property

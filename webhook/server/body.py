@@ -4,6 +4,12 @@ The API server sends at most a few MiB (etcd's object limit is 1.5 MiB; an UPDAT
 objects). A larger body is refused before it is read when Content-Length says so, and a body
 without a length (chunked) is read only up to the limit plus one byte, so no request can make
 a worker hold more than 7 MiB of input.
+
+Why not Flask's `MAX_CONTENT_LENGTH` alone: with werkzeug 3.1.9 (Flask 3.1.3) a chunked body
+over the limit is cut at the limit and handed over as if whole (a 400 for broken JSON, not a
+413), and a client that stops sending becomes werkzeug's `ClientDisconnected` (400), not a 408.
+tests/server/test_endpoints.py (`test_chunked_body_over_7_mib_is_413_after_reading_the_limit`)
+fails with it; see docs/operating.md.
 """
 
 from __future__ import annotations

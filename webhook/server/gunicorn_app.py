@@ -2,8 +2,11 @@
 
 Production settings and why:
 
-- `gthread` workers (processes × threads): a review is CPU-bound and short; processes use both
-  cores, threads keep a worker responsive while one request waits on a direct ConfigMap read.
+- One `gthread` worker per pod (capacity comes from replicas) with `THREADS` (32) threads: one
+  per connection the API server may hold open at once. A connection its client has opened but
+  not used yet (Go's transport dials ahead) holds a thread until `sockets.FIRST_BYTES_GRACE`;
+  with 4 threads, 32 keep-alive connections at max rate stalled the server (4 reviews/s, waits
+  up to 10 s); with 32 the slowest of 11,614 waited 170 ms (docs/performance.md).
 - HTTPS only, through the `ssl_context` hook: `tls.ReloadingTLS` hands out the current
   context, so a rotated certificate is used by new connections without a restart.
 - Bounded input: request line 4 KiB, 50 header fields of at most 8 KiB, the body checked by
@@ -22,11 +25,9 @@ Production settings and why:
   No thread, connection or lock is created in the master before fork.
 - The heap is frozen (`gc.freeze`) in the master before each fork and in a worker once its
   caches have synced: see `_freeze_heap`.
-- Hooks: `when_ready` (master) drops the master's own gauge files; `pre_fork` freezes the
-  master's heap; `post_fork` gives the worker's TLS holder a fresh lock; `worker_exit` stops
-  the caches (joining their threads, so no thread is inside a socket read while the
-  interpreter shuts down) and closes the audit file; `child_exit` (master) drops a dead
-  worker's live gauges; `on_exit` removes the metrics directory.
+- Hooks: `when_ready` logs; `pre_fork` freezes the master's heap; `post_fork` gives the
+  worker's TLS holder a fresh lock; `worker_exit` stops the caches (joining their threads, so
+  no thread is inside a socket read while the interpreter shuts down) and closes the audit file.
 """
 
 from __future__ import annotations
@@ -42,7 +43,6 @@ from gunicorn.app.base import BaseApplication
 
 from webhook.server import metrics
 from webhook.server.inputs import InputsFactory
-from webhook.server.multiproc import MetricsDirectory, remove_directory
 from webhook.server.runtime import WorkerRuntime, build_worker
 from webhook.server.settings import ServerSettings
 from webhook.server.tls import ReloadingTLS
@@ -67,12 +67,10 @@ class WebhookServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no
         settings: ServerSettings,
         inputs_factory: InputsFactory,
         tls: ReloadingTLS,
-        metrics_dir: MetricsDirectory,
     ) -> None:
         self._settings = settings
         self._inputs_factory = inputs_factory
         self._tls = tls
-        self._metrics_dir = metrics_dir
         self._runtime: WorkerRuntime | None = None
         self._worker: Any = None
         _park_idle_connections_sooner()
@@ -107,8 +105,6 @@ class WebhookServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no
             "pre_fork": self._pre_fork,
             "post_fork": self._post_fork,
             "worker_exit": self._worker_exit,
-            "child_exit": self._child_exit,
-            "on_exit": self._on_exit,
         }
 
     def load_config(self) -> None:
@@ -122,7 +118,6 @@ class WebhookServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no
             inputs_factory=self._inputs_factory,
             tls=self._tls,
             audit_file=self._settings.audit_file,
-            audit_lock=self._metrics_dir.audit_lock,
             audit_skipped=self._settings.log_level == "debug",
         )
         self._wait_for_sync()
@@ -145,9 +140,6 @@ class WebhookServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no
             log.warning("caches not synced after %.0fs: serving, /readyz answers 503 until they are", SYNC_WAIT)
 
     def _when_ready(self, server: Any) -> None:
-        # Importing the metrics made zero-valued gauge files for the master, which serves no
-        # request; "livemin" would report those zeros, so they go before any worker starts.
-        metrics.forget_process(os.getpid())
         log.info("reload-safe serving on https://%s", self._settings.bind)
 
     def _pre_fork(self, server: Any, worker: Any) -> None:
@@ -164,12 +156,6 @@ class WebhookServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no
     def _worker_exit(self, server: Any, worker: Any) -> None:
         if self._runtime is not None:
             self._runtime.close()
-
-    def _child_exit(self, server: Any, worker: Any) -> None:
-        metrics.forget_process(worker.pid)
-
-    def _on_exit(self, server: Any) -> None:
-        remove_directory(self._metrics_dir)
 
 
 def _freeze_heap() -> None:

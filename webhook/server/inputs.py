@@ -15,7 +15,6 @@ from webhook.admission import ConfigMapReader, NamespaceModes
 from webhook.manifests.loader import load_all
 from webhook.policy import Mode
 from webhook.server import metrics
-from webhook.server.multiproc import MetricsDirectory
 from webhook.sources.static import StaticConfigMaps, StaticNamespaceModes
 
 CONFIGMAPS = "configmaps"
@@ -63,15 +62,9 @@ def static_inputs(*, configmap_files: tuple[str, ...], mode: Mode, own_namespace
     return build
 
 
-def cluster_inputs(
-    *, kubeconfig: str | None, default: Mode, own_namespace: str | None, shared: MetricsDirectory
-) -> InputsFactory:
-    """ConfigMaps and Namespaces from list+watch caches of the API server: Namespaces per
-    worker (a few bytes each), ConfigMaps once per pod in a store the workers share (created
-    here, in the master, before fork; see `sources.shared`)."""
-    from webhook.sources.shared import SharedStore  # noqa: PLC0415 - only the cluster source needs it
-
-    SharedStore.create(shared.configmap_store)
+def cluster_inputs(*, kubeconfig: str | None, default: Mode, own_namespace: str | None) -> InputsFactory:
+    """ConfigMaps and Namespaces from list+watch caches of the API server, in the memory of the
+    server process (built after fork: the caches start threads and open connections)."""
 
     def build() -> Inputs:
         # Imported here: the Kubernetes client is heavy, and a static server never needs it.
@@ -87,7 +80,6 @@ def cluster_inputs(
             core_api,
             load_configuration,
         )
-        from webhook.sources.shared import Leadership, SharedWatchCache  # noqa: PLC0415
         from webhook.sources.watch import WatchCache  # noqa: PLC0415
 
         configuration = load_configuration(kubeconfig)
@@ -95,12 +87,10 @@ def cluster_inputs(
         for cache_name in (CONFIGMAPS, NAMESPACES):
             observer.synced(cache=cache_name, synced=False)
         reader = core_api(configuration, retries=False)
-        configmap_cache = SharedWatchCache(
+        configmap_cache = WatchCache(
             name=CONFIGMAPS,
             source=KubeListWatch(call=core_api(configuration).list_config_map_for_all_namespaces),
             convert=configmap_from_api,
-            store=SharedStore(shared.configmap_store),
-            leadership=Leadership(shared.configmap_leader_lock),
             observer=observer,
         )
         namespace_cache = WatchCache(

@@ -1,11 +1,8 @@
-"""Prometheus metrics of the webhook server, correct with several gunicorn workers.
+"""Prometheus metrics of the webhook server: one process per pod, so the default registry.
 
-With PROMETHEUS_MULTIPROC_DIR set (see `multiproc`), every worker writes its samples to
-files in that directory and `render` merges them: counters and the histogram add up over all
-workers (including workers that have exited, so counters never go back), gauges say how they
-combine (`livemin` for "is every live worker synced / how soon does the first certificate
-expire", `livemax` for cache sizes). Without it (unit tests, one process) the default registry
-is used as is.
+A pod runs one server process (`reload-safe serve --workers 1`, the default); `/metrics` shows
+that process's counters. With `--workers N` each scrape shows one worker only (see
+docs/operating.md): capacity comes from replicas, not from workers.
 
 Label values that come from requests are bounded (an unknown kind is `other`), so a client
 cannot create unbounded series.
@@ -14,23 +11,19 @@ cannot create unbounded series.
 from __future__ import annotations
 
 import functools
-import os
 from typing import Any, Final
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
-    CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
     generate_latest,
-    multiprocess,
 )
 
 from webhook.admission import Outcome
 from webhook.policy import WORKLOAD_KINDS, Operation, Verdict
-from webhook.server.multiproc import ENV
 
 _NS: Final = "reload_safe"
 
@@ -64,14 +57,12 @@ CACHE_OBJECTS = Gauge(
     "Objects held by a list+watch cache (largest over live workers).",
     ["cache"],
     namespace=_NS,
-    multiprocess_mode="livemax",
 )
 CACHE_SYNCED = Gauge(
     "cache_synced",
     "1 when the cache has completed its initial list (in every live worker).",
     ["cache"],
     namespace=_NS,
-    multiprocess_mode="livemin",
 )
 CACHE_RELISTS = Counter(
     "cache_relists",
@@ -95,7 +86,6 @@ CERT_EXPIRY = Gauge(
     "certificate_expiry_timestamp_seconds",
     "notAfter of the serving certificate in use, as a Unix time (earliest over live workers).",
     namespace=_NS,
-    multiprocess_mode="livemin",
 )
 CERT_RELOADS = Counter(
     "certificate_reloads",
@@ -192,18 +182,8 @@ class CacheMetrics:
 
 
 def render() -> tuple[bytes, str]:
-    """The exposition body and its content type, merged over workers when multiprocess."""
-    if os.environ.get(ENV):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return generate_latest(registry), CONTENT_TYPE_LATEST
+    """The exposition body and its content type."""
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
-
-
-def forget_process(pid: int) -> None:
-    """Drop the live gauges of a process that serves no more (a dead worker, the master)."""
-    if os.environ.get(ENV):
-        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
 
 
 def _kind_label(kind: str | None) -> str:

@@ -1,4 +1,4 @@
-"""What one gunicorn worker holds, built after fork: inputs, audit writer, Flask app.
+"""What the server process holds, built in the gunicorn worker: inputs, audit writer, Flask app.
 
 Everything with a thread, a connection or a lock is made here, in the worker, never in the
 master before fork (a forked lock may be held forever; a forked connection is shared by two
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from pathlib import Path
 
 from flask import Flask
 
@@ -39,11 +38,10 @@ def build_worker(
     inputs_factory: InputsFactory,
     tls: ReloadingTLS,
     audit_file: str,
-    audit_lock: Path | None,
     audit_skipped: bool,
 ) -> WorkerRuntime:
     inputs = inputs_factory()
-    audit = open_audit_writer(audit_file, lock_file=audit_lock, on_failure=metrics.audit_failed)
+    audit = open_audit_writer(audit_file, on_failure=metrics.audit_failed)
     service = ReviewService(
         configmaps=inputs.configmaps,
         namespaces=inputs.namespaces,

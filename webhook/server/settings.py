@@ -26,8 +26,8 @@ class ServerSettings:
     client_ca_file: Path | None = None
     port: int = DEFAULT_PORT
     host: str = "0.0.0.0"
-    workers: int = 2
-    threads: int = 4
+    workers: int = 1
+    threads: int = 32
     log_level: str = "info"
     audit_file: str = STDOUT
     default_mode: Mode = Mode.WARN

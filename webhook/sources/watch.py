@@ -1,7 +1,7 @@
 """A list+watch cache: what client-go's reflector does, for one resource, in one thread.
 
-Requests must never wait on the API server, so each worker keeps the objects it needs in
-memory and keeps them current:
+Requests must never wait on the API server, so the server process keeps the objects it needs
+in memory and keeps them current:
 
 1. **list** everything, page by page, and remember the list's resourceVersion;
 2. **watch** from that resourceVersion with bookmarks, applying ADDED / MODIFIED / DELETED and
@@ -16,17 +16,11 @@ of a list is converted before the next one is read: the raw objects of a whole l
 `managedFields`, several times the size of what is kept) are never alive at once. A converter
 that is also a `Packer` says how to keep its values smaller: the cache then stores
 `convert.pack(value)` (e.g. one immutable `bytes`, which the garbage collector never scans)
-and `get` returns `convert.unpack(stored)`. `get` remembers the last `UNPACKED_MEMO` values it
-unpacked, keyed by the stored form itself (`recent_unpacker`): while an object is unchanged,
-readers get the same value object, and what is derived from it once is not derived again per
-review. After a list, the memory the raw pages took is handed back to the operating system
-where the C library can (`release_memory`).
+and `get` returns `convert.unpack(stored)`.
 
 What the cache holds lives in a `Store`, replaced whole on a relist and updated key by key
 from the watch, by one thread. The default `DictStore` is a dict in this process: readers do
-plain dict lookups, which are atomic under the GIL, so a read never blocks. A store may also
-live outside the process and be shared (`shared.SharedStore`: one per pod, read by every
-worker).
+plain dict lookups, which are atomic under the GIL, so a read never blocks.
 
 The cache speaks to the API server through `ListWatch` only, which is what the tests fake with
 recorded streams.
@@ -34,11 +28,8 @@ recorded streams.
 
 from __future__ import annotations
 
-import ctypes
-import functools
 import logging
 import random
-import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -54,8 +45,6 @@ V_co = TypeVar("V_co", covariant=True)
 S = TypeVar("S")
 
 HTTP_GONE: Final = 410
-UNPACKED_MEMO: Final = 256
-"""Values a cache's `get` keeps unpacked, per worker (see `recent_unpacker`)."""
 MAX_KNOWN_ABSENT: Final = 10_000
 """Keys remembered as absent (`remember_absent`) per cache; the oldest goes first."""
 
@@ -151,23 +140,10 @@ class Packer(Protocol[V, S]):
         ...
 
 
-def recent_unpacker(packer: Packer[V, S]) -> Callable[[S], V]:
-    """`packer.unpack`, remembering its last `UNPACKED_MEMO` results keyed by the stored form.
-
-    The key is the whole stored form, so a changed object is a new key and a stale value is
-    never returned, and nothing has to be invalidated. Hashing a stored blob (about 1 µs for
-    3 KiB) replaces unpacking it (about 8 µs with zstd), and the value handed out is the same
-    object while its stored form is unchanged, so what the policy works out from it once (the
-    hash's base64 of each value, `ConfigMapContent.data_base64`) is not worked out again per
-    review. For ConfigMaps of 4 KiB it holds about 3 MiB at most, per cache and worker.
-    """
-    return functools.lru_cache(maxsize=UNPACKED_MEMO)(packer.unpack)
-
-
 class Store(Protocol):
     """Where a `WatchCache` keeps its values as stored (packed when `convert` is a `Packer`).
 
-    Written by the cache's one thread; read by any thread (and, for a shared store, any process).
+    Written by the cache's one thread; read by any thread.
     """
 
     def get(self, key: Key, /) -> Any | None: ...
@@ -262,7 +238,7 @@ class AbsentMarks:
 
 
 class CacheReader(Protocol[V_co]):
-    """What a reader needs of a cache: `WatchCache`, or a worker's `shared.SharedWatchCache`."""
+    """What a reader needs of a cache (`WatchCache`; tests give fakes)."""
 
     @property
     def synced(self) -> bool: ...
@@ -293,9 +269,6 @@ class WatchCache(Generic[V]):
         self._source = source
         self._convert = convert
         self._packer: Packer[V, Any] | None = convert if isinstance(convert, Packer) else None
-        self._read_unpack = recent_unpacker(self._packer) if self._packer is not None else None
-        """What `get` unpacks with: the watch loop's own comparisons use the packer directly,
-        so a relist does not push every object through the readers' memo."""
         self._observer = observer or NoObserver()
         self._backoff = backoff or Backoff()
         self._store: Store = DictStore() if store is None else store
@@ -326,7 +299,7 @@ class WatchCache(Generic[V]):
         stored = self._store.get(key)
         if stored is None:
             return None
-        return cast("V", stored) if self._read_unpack is None else self._read_unpack(stored)
+        return self._unpack(stored)
 
     def __len__(self) -> int:
         return len(self._store)
@@ -408,7 +381,6 @@ class WatchCache(Generic[V]):
         if previous is not None:
             self._announce_relist(previous, self._store.snapshot())
         del previous
-        release_memory()
         self._backoff.reset()
         self._observer.relisted(cache=self.name)
         objects = len(self._store)
@@ -525,40 +497,6 @@ def object_key(obj: Mapping[str, Any]) -> Key | None:
         return None
     namespace = metadata.get("namespace")
     return (namespace if isinstance(namespace, str) else "", name)
-
-
-def release_memory() -> None:
-    """Hand memory freed by a list back to the operating system, where that is possible.
-
-    A list parses pages of raw objects that are freed (by reference counting: parsed JSON has
-    no cycles, so no `gc.collect()` is needed) once converted; the C allocator keeps much of
-    that freed memory in the process (the watch thread's own malloc arena), where only this
-    process could reuse it. glibc's `malloc_trim(0)` returns the free pages of every arena; it
-    runs without the GIL (ctypes releases it), so request threads go on meanwhile. Elsewhere
-    (musl, macOS) this does nothing. Never raises.
-    """
-    trim = _malloc_trim()
-    if trim is None:
-        return
-    try:
-        trim(0)
-    except Exception as error:  # pragma: no cover - a C library that misbehaves
-        log.debug("malloc_trim failed: %s", type(error).__name__)
-
-
-@functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's `malloc_trim`, or None where there is none (the process's own symbols: no
-    `find_library`, which would start `ldconfig`)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        function: Any = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
-        return None
-    function.argtypes = [ctypes.c_size_t]
-    function.restype = ctypes.c_int
-    return cast("Callable[[int], int]", function)
 
 
 def _resource_version(obj: Mapping[str, Any]) -> str | None:
