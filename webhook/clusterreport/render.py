@@ -114,11 +114,14 @@ def render_text(report: ClusterReport) -> str:
 def summary_line(report: ClusterReport) -> str:
     counts = report.by_state()
     states = ", ".join(f"{counts[str(state)]} {state}" for state in STATES)
-    workloads = len(report.workloads)
     return (
-        f"{workloads} workload{'' if workloads == 1 else 's'}: {states}; "
-        f"{report.stale_pods} of {report.pods} pods stale; {report.finding_count} findings"
+        f"{_plural(len(report.workloads), 'workload')}: {states}; "
+        f"{report.stale_pods} of {_plural(report.pods, 'pod')} stale; {_plural(report.finding_count, 'finding')}"
     )
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _line(cells: tuple[str, ...], widths: list[int]) -> str:

@@ -230,6 +230,6 @@ def test_summary_and_text_give_counts_by_state() -> None:
     assert lines[0].split() == ["KIND", "NAMESPACE/NAME", "STATE", "STALE/PODS", "FINDINGS"]
     assert lines[1].split() == ["Deployment", "team-a/plain", "none", "0/0", "0"]
     assert lines[2].split() == ["Deployment", "team-a/web", "stale", "1/1", "0"]
-    assert lines[-1] == "2 workloads: 0 current, 1 stale, 0 changed, 0 unknown, 1 none; 1 of 1 pods stale; 0 findings"
+    assert lines[-1] == "2 workloads: 0 current, 1 stale, 0 changed, 0 unknown, 1 none; 1 of 1 pod stale; 0 findings"
     assert "DEBUG" not in text
     assert "DEBUG" not in json.dumps(document)
