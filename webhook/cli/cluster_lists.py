@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -81,9 +81,7 @@ def connect(*, kubeconfig: str | None, context: str | None) -> Connection:
     return Connection(api=client.ApiClient(own), server=str(own.host), namespace=namespace)
 
 
-def fill(
-    tally_for: Callable[[dict[str, dict[str, ConfigMapContent]]], Tally], *, conn: Connection, namespace: str | None
-) -> Tally:
+def fill(*, conn: Connection, namespace: str | None) -> Tally:
     """Read ConfigMaps, then every workload kind, then pods, in that order (see `Tally`).
     `namespace` None reads all namespaces."""
     configmaps: dict[str, dict[str, ConfigMapContent]] = {}
@@ -93,7 +91,7 @@ def fill(
         except ConfigMapError:
             continue  # the API server validated it; an unreadable one cannot be consumed either
         configmaps.setdefault(ns or "", {})[content.name] = content
-    tally = tally_for(configmaps)
+    tally = Tally(configmaps=configmaps)
     for listed in WORKLOAD_LISTS:
         for obj in paged(conn, listed=listed, namespace=namespace):
             tally.add_workload(obj, kind=listed.kind)

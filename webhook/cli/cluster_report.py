@@ -21,7 +21,7 @@ import click
 from webhook.cli.cluster_lists import ClusterError, connect, fill
 from webhook.cli.report import Judged, ScanReport, Summary
 from webhook.cli.report.sarif import report_sarif
-from webhook.clusterreport import ClusterReport, Tally
+from webhook.clusterreport import ClusterReport
 from webhook.clusterreport.render import render_text, report_json
 from webhook.manifests.loader import Source
 
@@ -106,7 +106,7 @@ def report(
     try:
         conn = connect(kubeconfig=kubeconfig, context=context)
         scope = None if all_namespaces else (namespace or conn.namespace)
-        tally = fill(lambda configmaps: Tally(configmaps=configmaps), conn=conn, namespace=scope)
+        tally = fill(conn=conn, namespace=scope)
     except ClusterError as error:
         raise ClusterUnreadable(str(error)) from error
     result = tally.report()

@@ -74,11 +74,11 @@ def workload_json(workload: WorkloadState) -> WorkloadJSON:
         "current_hash": workload.current_hash,
         "stale_pods": workload.stale_pods,
         "pods": workload.pods,
-        "findings": [finding_json(workload, violation) for violation in workload.findings],
+        "findings": [finding_json(workload, violation=violation) for violation in workload.findings],
     }
 
 
-def finding_json(workload: WorkloadState, violation: Violation) -> FindingJSON:
+def finding_json(workload: WorkloadState, *, violation: Violation) -> FindingJSON:
     """As `scan` JSON: `key` only on `env`, `mount_path` only on `subPath` (else null)."""
     return {
         "kind": workload.kind,
