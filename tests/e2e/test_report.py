@@ -225,3 +225,54 @@ def test_clean_namespace_exits_0_and_sarif_is_empty(
     sarif = run_report(control_plane.kubeconfig_path, "-n", ns, "--format", "sarif")
     assert sarif.returncode == 0
     assert json.loads(sarif.stdout)["runs"][0]["results"] == []
+
+
+def controller_reference(owner: dict[str, Any]) -> list[dict[str, Any]]:
+    meta = owner["metadata"]
+    return [
+        {
+            "apiVersion": owner["apiVersion"],
+            "kind": owner["kind"],
+            "name": meta["name"],
+            "uid": meta["uid"],
+            "controller": True,
+        }
+    ]
+
+
+def test_owner_chains_cronjob_job_pods_and_a_foreign_owner(
+    kube: Kube, control_plane: ControlPlane, namespace: Callable[..., str]
+) -> None:
+    ns = namespace("warn", prefix="report-owners")
+    create(kube, configmap("env-config", {"log_level": "INFO"}), namespace=ns)
+    spec = pod_spec(container(envFrom=[env_from("env-config")]))
+    cronjob = workload("CronJob", spec, name="nightly", namespace=None, template_annotations=ROLLOUT)
+    cronjob["spec"]["suspend"] = True  # no Job of its own schedule: the test makes the one below
+    cronjob = create(kube, cronjob, namespace=ns)
+    job = workload("Job", spec, name="nightly-manual", namespace=None)
+    job["spec"]["template"]["metadata"]["annotations"] = dict(
+        cronjob["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["annotations"]
+    )
+    job["metadata"]["ownerReferences"] = controller_reference(cronjob)
+    create(kube, job, namespace=ns)
+    # Anything that is not a workload kind stands in for an operator's custom resource.
+    operator = create(kube, configmap("operator-owned-by", {"role": "owner"}), namespace=ns)
+    managed = deployment("managed", spec)
+    managed["metadata"]["ownerReferences"] = controller_reference(operator)
+    create(kube, managed, namespace=ns)
+    pods_running(kube, ns, 2)
+
+    _, document = report_json(control_plane.kubeconfig_path, "-n", ns)
+
+    rows = {(w["kind"], w["name"]): w for w in document["workloads"]}
+    assert set(rows) == {("CronJob", "nightly"), ("Deployment", "managed")}, "the Job is counted under its CronJob"
+    nightly = rows[("CronJob", "nightly")]
+    assert (nightly["state"], nightly["config_hash"], nightly["pods"], nightly["owned"]) == (
+        "current",
+        SEED_HASH,
+        1,
+        False,
+    )
+    managed_row = rows[("Deployment", "managed")]
+    assert managed_row["owned"] is True
+    assert (managed_row["state"], managed_row["pods"]) == ("unknown", 1), "owned: the webhook never hashed it"
