@@ -10,7 +10,6 @@ server's (watches, budgets) and not what a one-shot command needs.
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -76,9 +75,8 @@ def connect(*, kubeconfig: str | None, context: str | None) -> Connection:
         raise ClusterError(f"cannot use the kubeconfig: {error}") from error
     chosen = next((c for c in contexts or [] if c.get("name") == context), None) if context else active
     namespace = (chosen or {}).get("context", {}).get("namespace") or "default"
-    own = copy.deepcopy(configuration)
-    own.retries = 1
-    return Connection(api=client.ApiClient(own), server=str(own.host), namespace=namespace)
+    configuration.retries = 1  # one retry of a dropped connection, not urllib3's three
+    return Connection(api=client.ApiClient(configuration), server=str(configuration.host), namespace=namespace)
 
 
 def fill(*, conn: Connection, namespace: str | None) -> Tally:
