@@ -27,12 +27,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from bench import admission, calls, cluster, report, scan
+from bench import admission, calls, cluster, report, report_cluster, scan
 from bench.loadgen import ensure_vegeta
 
 REPO: Final = Path(__file__).resolve().parents[1]
 SEED: Final = 7
-PHASES: Final = ("admission", "cluster", "scan", "calls")
+PHASES: Final = ("admission", "cluster", "scan", "calls", "report")
 MAX_CONNECTIONS: Final = 8
 """Closed-loop keep-alive connections at max throughput (the ratios and the server comparison).
 Several short attacks per server, pooled, with the order alternating, rather than one long one."""
@@ -54,6 +54,7 @@ FULL: Final = {
     ),
     "cluster": cluster.ClusterSizes(configmaps=10_000, configmap_bytes=4096, configmap_namespaces=10, e2e_creates=500),
     "scan": {"count": 5000, "runs": 3},
+    "report": report_cluster.ReportSizes(workloads=10_000, pods_per_workload=2, namespaces=10),
 }
 SMOKE: Final = {
     "admission": admission.AdmissionSizes(
@@ -70,6 +71,7 @@ SMOKE: Final = {
     ),
     "cluster": cluster.ClusterSizes(configmaps=100, configmap_bytes=4096, configmap_namespaces=2, e2e_creates=10),
     "scan": {"count": 100, "runs": 1},
+    "report": report_cluster.ReportSizes(workloads=20, pods_per_workload=2, namespaces=2),
 }
 
 
@@ -117,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         if "calls" in phases:  # the same size in smoke mode: one Deployment is quick
             log("webhook calls per rollout (kube-controller-manager making the ReplicaSet and Pods)")
             calls_results = calls.run(work_dir=work_dir / "calls", log=log)
+        report_extra = report_cluster.phase(phases=phases, sizes=sizes["report"], work_dir=work_dir, log=log)
     finally:
         if args.work_dir is None:
             shutil.rmtree(work_dir, ignore_errors=True)
@@ -139,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         settings=settings,
         facts=facts,
     )
+    results |= report_extra
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     if plot is not None:

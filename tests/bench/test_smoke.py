@@ -45,6 +45,7 @@ KEYS = (
     "scan_workloads_per_s",
     "loadgen_cpu_per_server_cpu",
     "calls_per_rollout",
+    "report_workloads_per_s",
 )
 
 

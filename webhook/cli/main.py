@@ -17,6 +17,7 @@ SUBCOMMANDS: Final = {
     "scan": ("webhook.cli.scan", "scan"),
     "certs": ("webhook.cli.certs", "certs"),
     "controller": ("webhook.cli.controller", "controller"),
+    "report": ("webhook.cli.cluster_report", "report"),
 }
 
 
