@@ -206,9 +206,10 @@ def build(
             "e2e_null_added_p95_ms": _added(null_e2e, without, 95),
             "e2e_null_patching_added_p50_ms": _added(patching, without, 50),
             "e2e_null_patching_added_p95_ms": _added(patching, without, 95),
+            # None when the patching null added nothing at p95 (tiny smoke samples): no ratio.
             "e2e_ratio_p95": _r(_added(with_webhook, without, 95) / _added(patching, without, 95), 3)
             if _added(patching, without, 95) > 0
-            else math.nan,
+            else None,
             "e2e_server_p50_ms": _r(percentile(cluster.server_ms, 50), 3),
             "e2e_server_p95_ms": _r(percentile(cluster.server_ms, 95), 3),
             "e2e": {
@@ -248,7 +249,11 @@ def build(
             },
         }
     out["targets"] = {
-        key: {"target": f"{op} {limit:g}", "measured": out[key], "met": _meets(out[key], op, limit)}
+        key: {
+            "target": f"{op} {limit:g}",
+            "measured": out[key],
+            "met": out[key] is not None and _meets(out[key], op, limit),
+        }
         for key, (op, limit) in TARGETS.items()
         if key in out
     }
@@ -266,7 +271,7 @@ def table(results: dict[str, Any]) -> str:
     rows: list[tuple[str, str, str]] = []
 
     def row(label: str, key: str, unit: str = "") -> None:
-        if key in results:
+        if results.get(key) is not None:
             target = results["targets"].get(key)
             verdict = "" if target is None else f"{target['target']}  {'met' if target['met'] else 'NOT MET'}"
             rows.append((label, f"{results[key]:g}{unit}", verdict))
