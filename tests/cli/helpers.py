@@ -11,9 +11,6 @@ from click.testing import Result
 
 from webhook.policy import HASH_ANNOTATION
 
-SEED_HASH = "sha256:08c2241d98d68d7f1f0676bc1542957dcdccdf1bb200a0788849e738f1bd3394"
-"""SPEC's test vector: envFrom of `env-config` whose data is {log_level: INFO}."""
-
 
 def one_line_error(result: Result, *fragments: str) -> None:
     """Exit 2 with a single `Error: ...` line on stderr naming every fragment; nothing on stdout."""

@@ -14,7 +14,7 @@ from tests.e2e.conftest import records_for
 from tests.e2e.kube import Kube
 from tests.e2e.webhook_process import WebhookServer
 from tests.envtest import ControlPlane
-from tests.unit.policy.builders import (
+from tests.support.builders import (
     ALL_KINDS,
     SEED_HASH,
     cm_volume,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.policy.builders import (
+from tests.support.builders import (
     ENV_CONFIG,
     ENV_FROM_SPEC,
     SEED_HASH,

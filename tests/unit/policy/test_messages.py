@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.policy.builders import ALL_KINDS, cm, cm_volume, container, env_from, env_ref, mount, pod_spec, workload
+from tests.support.builders import ALL_KINDS, cm, cm_volume, container, env_from, env_ref, mount, pod_spec, workload
 from webhook.policy import Mode, Operation, evaluate
 from webhook.policy.messages import ELLIPSIS, WARNING_LIMIT, shorten
 

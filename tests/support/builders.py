@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from tests.support.spec import V1_CONFIGMAP, V1_DATA, V1_HASH
 from webhook.policy import ConfigMapContent
 
 TEMPLATE_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job")
@@ -115,6 +116,7 @@ def cm(name: str, data: dict[str, str] | None = None, **fields: Any) -> ConfigMa
     return ConfigMapContent(name=name, data=data or {}, **fields)
 
 
-ENV_FROM_SPEC = pod_spec(container(envFrom=[env_from("env-config")]))
-ENV_CONFIG = {"env-config": cm("env-config", {"log_level": "INFO"})}
-SEED_HASH = "sha256:08c2241d98d68d7f1f0676bc1542957dcdccdf1bb200a0788849e738f1bd3394"
+ENV_FROM_SPEC = pod_spec(container(envFrom=[env_from(V1_CONFIGMAP)]))
+ENV_CONFIG = {V1_CONFIGMAP: cm(V1_CONFIGMAP, dict(V1_DATA))}
+SEED_HASH = V1_HASH
+"""SPEC's v1 test vector, for ENV_FROM_SPEC with ENV_CONFIG (tests/support/spec.py)."""
