@@ -25,6 +25,7 @@ from tests.support.builders import (
     pod_spec,
     workload,
 )
+from tests.support.polling import eventually
 from webhook.policy import HASH_ANNOTATION
 
 pytestmark = pytest.mark.e2e
@@ -234,9 +235,11 @@ def test_config_change_and_reapply_rolls_out_and_unchanged_reapply_does_not(
     assert template_annotations(again) == template_annotations(first)
 
     kube.apply(configmap("env-config", {"log_level": "DEBUG"}), namespace=ns)
-    changed = _eventually(
+    changed = eventually(
         lambda: kube.apply(seed_deployment(), namespace=ns).body,
-        lambda body: template_annotations(body)[HASH_ANNOTATION] != SEED_HASH,
+        until=lambda body: template_annotations(body)[HASH_ANNOTATION] != SEED_HASH,
+        timeout=10.0,
+        interval=0.2,
     )
     assert changed["metadata"]["generation"] == first["metadata"]["generation"] + 1
 
@@ -247,9 +250,11 @@ def test_configmap_created_after_the_deployment(kube: Kube, namespace: Callable[
     absent_hash = template_annotations(before)[HASH_ANNOTATION]
     assert absent_hash != SEED_HASH
     kube.apply(ENV_CONFIG, namespace=ns)
-    after = _eventually(
+    after = eventually(
         lambda: kube.apply(seed_deployment(), namespace=ns).body,
-        lambda body: template_annotations(body)[HASH_ANNOTATION] == SEED_HASH,
+        until=lambda body: template_annotations(body)[HASH_ANNOTATION] == SEED_HASH,
+        timeout=10.0,
+        interval=0.2,
     )
     assert after["metadata"]["generation"] == before["metadata"]["generation"] + 1
 
@@ -285,9 +290,11 @@ def test_update_in_enforce_keeps_existing_violations_working(kube: Kube, namespa
     assert kube.apply(seed_deployment(), namespace=ns).ok
     client.CoreV1Api(kube.api).patch_namespace(ns, {"metadata": {"labels": {"reload-safe.io/policy": "enforce"}}})
     restart = {"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "now"}}}}}
-    answer = _eventually(
+    answer = eventually(
         lambda: kube.patch_merge("Deployment", "my-nginx", restart, namespace=ns),
-        lambda a: a.ok and any("envFrom" in w for w in a.warnings),
+        until=lambda a: a.ok and any("envFrom" in w for w in a.warnings),
+        timeout=10.0,
+        interval=0.2,
     )
     assert answer.ok
     new_violation = copy.deepcopy(seed_deployment())
@@ -337,17 +344,7 @@ def test_api_server_audit_log_shows_the_audit_annotations(
                 found.update(event.get("annotations") or {})
         return found
 
-    got = _eventually(annotations, lambda a: any(k.endswith("/decision") for k in a))
+    got = eventually(annotations, until=lambda a: any(k.endswith("/decision") for k in a), timeout=10.0, interval=0.2)
     decisions = {k: v for k, v in got.items() if k.endswith("/decision")}
     assert "warned" in decisions.values()
     assert any(k.endswith("/violations") and v == "1" for k, v in got.items())
-
-
-def _eventually(get: Callable[[], Any], ok: Callable[[Any], bool], *, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = get()
-        if ok(value) or time.monotonic() > deadline:
-            assert ok(value), value
-            return value
-        time.sleep(0.2)
