@@ -312,3 +312,92 @@ def test_a_malformed_object_is_answered_with_its_uid(obj: Any, webhook: str) -> 
     response = answer(review(obj), webhook=webhook)["response"]
     assert response["uid"] == UID
     assert response["allowed"] is True
+
+
+# --- the Outcome: what the audit log and the metrics are written from -----------------------------
+
+
+@dataclass
+class ProblemNamespaces:
+    """A namespace whose label has an unknown value: the default mode, and a problem to log."""
+
+    def mode(self, *, namespace: str | None) -> NamespaceMode:
+        return NamespaceMode(Mode.WARN, problem=f"unknown label on {namespace}")
+
+
+@pytest.mark.parametrize(
+    ("body", "verdict", "skip_reason"),
+    [
+        pytest.param(review(SEED, sub_resource="status"), "skipped", "status", id="subresource"),
+        pytest.param(review(SEED, operation="DELETE"), "skipped", "DELETE", id="delete"),
+        pytest.param(review(SEED), "warned", None, id="evaluated"),
+    ],
+)
+@pytest.mark.parametrize("webhook", ["mutating", "validating"])
+def test_the_outcome_names_request_webhook_mode_verdict_and_problem(
+    body: dict[str, Any], verdict: str, skip_reason: str | None, webhook: str
+) -> None:
+    request = decode_review(body)
+    outcome = handle(request, webhook=WebhookKind(webhook), configmaps=ConfigMaps(), namespaces=ProblemNamespaces())
+    assert outcome.request is request
+    assert outcome.webhook is WebhookKind(webhook)
+    assert outcome.mode is Mode.WARN
+    assert outcome.namespace_problem == "unknown label on team-a"
+    assert outcome.decision is not None
+    expected = verdict if webhook == "validating" or verdict == "skipped" else "allowed"
+    assert str(outcome.verdict) == expected
+    assert outcome.patched is (webhook == "mutating" and verdict != "skipped")
+    if skip_reason:
+        assert outcome.decision.verdict == "skipped"
+        assert outcome.decision.mode is Mode.WARN
+        assert outcome.decision.kind == "Deployment"
+        assert skip_reason in (outcome.decision.skip_reason or "")
+    else:
+        assert outcome.decision.skip_reason is None
+
+
+@pytest.mark.parametrize("webhook", ["mutating", "validating"])
+def test_an_object_being_deleted_is_skipped_by_both_webhooks(webhook: str) -> None:
+    """SPEC: allowed untouched, audit decision `skipped`."""
+    obj = copy.deepcopy(SEED)
+    obj["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    outcome = handle(
+        decode_review(review(obj, operation="UPDATE", old=SEED)),
+        webhook=WebhookKind(webhook),
+        configmaps=ConfigMaps(),
+        namespaces=Namespaces(Mode.ENFORCE),
+    )
+    assert str(outcome.verdict) == "skipped"
+    assert encode_response(outcome.response)["response"]["allowed"] is True
+    assert outcome.patched is False
+
+
+@pytest.mark.parametrize("webhook", ["mutating", "validating"])
+def test_the_request_kind_is_used_when_the_object_names_none(webhook: str) -> None:
+    obj = {k: v for k, v in SEED.items() if k != "kind"}
+    body = review(obj, operation="UPDATE", old={k: v for k, v in SEED.items() if k != "kind"})
+    body["request"]["kind"]["kind"] = "Deployment"
+    response = answer(body, webhook=webhook, mode=Mode.ENFORCE)["response"]
+    assert response["auditAnnotations"]["violations"] == "1"
+    if webhook == "validating":
+        assert response["allowed"] is True, "the old object had the same violation: warned"
+        assert len(response["warnings"]) == 1
+    else:
+        assert patch_of({"response": response}) == PATCH
+
+
+def test_the_mode_of_the_request_namespace_is_asked_for() -> None:
+    asked: list[str | None] = []
+
+    class Recording:
+        def mode(self, *, namespace: str | None) -> NamespaceMode:
+            asked.append(namespace)
+            return NamespaceMode(Mode.OFF)
+
+    handle(
+        decode_review(review(SEED, namespace="ns-1")),
+        webhook=WebhookKind.MUTATING,
+        configmaps=ConfigMaps(),
+        namespaces=Recording(),
+    )
+    assert asked == ["ns-1"]

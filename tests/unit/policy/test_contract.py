@@ -284,6 +284,8 @@ def test_search_declares_only_when_true(value: object) -> None:
     [
         pytest.param("c", True, id="alone"),
         pytest.param(" a , c ", True, id="trimmed-in-a-list"),
+        pytest.param("a,c", True, id="comma-separated"),
+        pytest.param("c,", True, id="trailing-comma"),
         pytest.param("a,b", False, id="not-listed"),
         pytest.param("C", False, id="case-sensitive"),
         pytest.param("cc", False, id="whole-names"),
