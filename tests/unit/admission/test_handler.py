@@ -281,11 +281,18 @@ def test_configmaps_are_read_in_the_request_namespace() -> None:
 
 @pytest.mark.parametrize(
     ("object_namespace", "expected"),
-    [pytest.param("obj-ns", "obj-ns", id="object-namespace"), pytest.param(None, "default", id="default")],
+    [
+        pytest.param("obj-ns", "obj-ns", id="object-namespace"),
+        pytest.param(None, "default", id="default"),
+        pytest.param("", "default", id="empty-is-default"),
+        pytest.param(5, "default", id="not-a-string-is-default"),
+    ],
 )
-def test_without_a_request_namespace_the_objects_then_default(object_namespace: str | None, expected: str) -> None:
+def test_without_a_request_namespace_the_objects_then_default(object_namespace: Any, expected: str) -> None:
     configmaps = ConfigMaps()
-    obj = workload("Deployment", ENV_FROM_SPEC, namespace=object_namespace)
+    obj = workload("Deployment", ENV_FROM_SPEC, namespace=None)
+    if object_namespace is not None:
+        obj["metadata"]["namespace"] = object_namespace
     answer(review(obj, namespace=None), webhook="mutating", configmaps=configmaps)
     assert configmaps.lookups == [(expected, V1_CONFIGMAP)]
 
@@ -306,12 +313,28 @@ def test_the_hash_the_patch_sets_is_the_spec_vector() -> None:
     assert operation["value"] == {HASH_ANNOTATION: V1_HASH}
 
 
-@pytest.mark.parametrize("obj", [None, [], "text", {"kind": "Deployment", "spec": [1]}])
+@pytest.mark.parametrize(
+    ("obj", "allowed"),
+    [
+        pytest.param(None, True, id="null"),
+        pytest.param([], True, id="list"),
+        pytest.param("text", True, id="string"),
+        pytest.param({"kind": "Deployment", "spec": [1]}, True, id="spec-a-list"),
+        pytest.param(
+            {"kind": "Deployment", "metadata": ["x"], "spec": {"template": {"spec": ENV_FROM_SPEC}}},
+            False,
+            id="metadata-a-list-judged-as-far-as-it-can-be-read",
+        ),
+    ],
+)
+@pytest.mark.parametrize("namespace", ["team-a", None])
 @pytest.mark.parametrize("webhook", ["mutating", "validating"])
-def test_a_malformed_object_is_answered_with_its_uid(obj: Any, webhook: str) -> None:
-    response = answer(review(obj), webhook=webhook)["response"]
+def test_a_malformed_object_is_answered_with_its_uid(
+    obj: Any, allowed: bool, namespace: str | None, webhook: str
+) -> None:
+    response = answer(review(obj, namespace=namespace), webhook=webhook)["response"]
     assert response["uid"] == UID
-    assert response["allowed"] is True
+    assert response["allowed"] is (allowed or webhook == "mutating")
 
 
 # --- the Outcome: what the audit log and the metrics are written from -----------------------------
