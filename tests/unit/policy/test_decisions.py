@@ -30,6 +30,7 @@ from tests.support.spec import RELOAD_ANNOTATION, RELOADER_AUTO
 from webhook.policy import UNREADABLE, ConfigMaps, Mode, Operation, Strategy, Verdict, evaluate, references_of
 from webhook.policy.engine import configmap_names
 from webhook.policy.jsontext import compact_json
+from webhook.policy.patch import escape_pointer
 
 
 def judge(
@@ -132,6 +133,7 @@ def test_a_pod_created_with_generate_name_is_named_by_it() -> None:
 
 def test_coverage_pairs_each_unsafe_reference_with_what_covers_it() -> None:
     decision = judge(workload("Deployment", ENV_FROM_SPEC, annotations={RELOADER_AUTO: "true"}))
+    assert [(r.configmap, str(r.type)) for r in decision.references] == [("env-config", "envFrom")]
     (coverage,) = decision.coverage
     assert coverage.reference.configmap == "env-config"
     assert str(coverage.reference.type) == "envFrom"
@@ -206,8 +208,7 @@ def test_a_subpath_message_names_the_configmap_and_the_mount_path() -> None:
         container(volumeMounts=[mount("v", "/etc/app/app.conf", sub_path="app.conf")]), volumes=[cm_volume("v", "cfg")]
     )
     (violation,) = judge(workload("Deployment", spec), {"cfg": cm("cfg")}).violations
-    assert 'ConfigMap "cfg"' in violation.message
-    assert "/etc/app/app.conf" in violation.message
+    assert 'subPath reference to ConfigMap "cfg" (mounted at "/etc/app/app.conf")' in violation.message
     assert re.search(r"\bcfg\b", violation.warning)
     assert re.search(r"/etc/app/app\.conf\b", violation.warning)
 
@@ -289,3 +290,8 @@ def test_compact_json_passes_default_on_to_whichever_encoder_writes() -> None:
     """orjson cannot write a 70-bit integer, so the standard library writes, with the same default."""
     assert compact_json({"big": 2**70, "set": {3}}, default=sorted) == b'{"big":1180591620717411303424,"set":[3]}'
     assert compact_json({"set": {3}}, default=sorted) == b'{"set":[3]}'
+
+
+def test_json_pointer_tokens_are_escaped_as_rfc_6901_says() -> None:
+    assert escape_pointer("reload-safe.io/config-hash") == "reload-safe.io~1config-hash"
+    assert escape_pointer("a~b/c~1") == "a~0b~1c~01"
