@@ -72,14 +72,17 @@ def workload(
     kind: str,
     spec: dict[str, Any],
     *,
-    name: str = "web",
+    name: str | None = "web",
     namespace: str | None = "team-a",
     annotations: dict[str, Any] | None = None,
     template_annotations: dict[str, Any] | None = None,
     owned: bool = False,
+    deleting: bool = False,
 ) -> dict[str, Any]:
     """A `kind` object whose pod template (or, for a Pod, itself) has `spec`."""
-    metadata: dict[str, Any] = {"name": name}
+    metadata: dict[str, Any] = {"name": name} if name is not None else {}
+    if deleting:
+        metadata["deletionTimestamp"] = "2026-01-01T00:00:00Z"
     if namespace:
         metadata["namespace"] = namespace
     if annotations is not None:
@@ -93,10 +96,11 @@ def workload(
         if template_annotations:
             metadata.setdefault("annotations", {}).update(template_annotations)
         return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
-    template: dict[str, Any] = {"metadata": {"labels": {"app": name}}, "spec": spec}
+    app = name or "unnamed"
+    template: dict[str, Any] = {"metadata": {"labels": {"app": app}}, "spec": spec}
     if template_annotations is not None:
         template["metadata"]["annotations"] = dict(template_annotations)
-    selector = {"matchLabels": {"app": name}}
+    selector = {"matchLabels": {"app": app}}
     if kind == "CronJob":
         spec["restartPolicy"] = "OnFailure"
         body: dict[str, Any] = {"schedule": "*/5 * * * *", "jobTemplate": {"spec": {"template": template}}}
@@ -104,12 +108,32 @@ def workload(
         spec["restartPolicy"] = "Never"
         body = {"template": template}
     elif kind == "ReplicationController":
-        body = {"selector": {"app": name}, "template": template}
+        body = {"selector": {"app": app}, "template": template}
     elif kind == "StatefulSet":
-        body = {"selector": selector, "serviceName": name, "template": template}
+        body = {"selector": selector, "serviceName": app, "template": template}
     else:
         body = {"selector": selector, "template": template}
     return {"apiVersion": API_VERSIONS[kind], "kind": kind, "metadata": metadata, "spec": body}
+
+
+def configmap_manifest(
+    name: str,
+    *,
+    namespace: str | None = None,
+    data: dict[str, str] | None = None,
+    immutable: bool = False,
+    match: bool = False,
+) -> dict[str, Any]:
+    """A ConfigMap object as written in a manifest (for `scan`, `review`, the API server)."""
+    metadata: dict[str, Any] = {"name": name}
+    if namespace is not None:
+        metadata["namespace"] = namespace
+    if match:
+        metadata["annotations"] = {"reloader.stakater.com/match": "true"}
+    obj: dict[str, Any] = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": data or {"k": "v"}}
+    if immutable:
+        obj["immutable"] = True
+    return obj
 
 
 def cm(name: str, data: dict[str, str] | None = None, **fields: Any) -> ConfigMapContent:
