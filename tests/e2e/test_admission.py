@@ -18,6 +18,7 @@ from tests.support.builders import (
     ALL_KINDS,
     SEED_HASH,
     cm_volume,
+    configmap_manifest,
     container,
     env_from,
     env_ref,
@@ -43,10 +44,6 @@ def template_annotations(obj: dict[str, Any]) -> dict[str, str]:
     return dict(node.get("metadata", {}).get("annotations") or {})
 
 
-def configmap(name: str, data: dict[str, str], **extra: Any) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data, **extra}
-
-
 def seed_deployment(**kwargs: Any) -> dict[str, Any]:
     spec = pod_spec(container("my-nginx", envFrom=[env_from("env-config")]))
     obj = workload("Deployment", spec, name="my-nginx", namespace=None, **kwargs)
@@ -54,7 +51,7 @@ def seed_deployment(**kwargs: Any) -> dict[str, Any]:
     return obj
 
 
-ENV_CONFIG = configmap("env-config", {"log_level": "INFO"})
+ENV_CONFIG = configmap_manifest("env-config", data={"log_level": "INFO"})
 
 
 def test_seed_envfrom_in_warn_namespace_is_warned_and_hashed(
@@ -87,7 +84,7 @@ def test_seed_envfrom_in_enforce_namespace_is_denied_with_the_message(
 
 def test_plain_volume_mount_is_admitted_silently(kube: Kube, namespace: Callable[..., str]) -> None:
     ns = namespace("enforce")
-    kube.apply(configmap("special-config", {"log_level": "INFO"}), namespace=ns)
+    kube.apply(configmap_manifest("special-config", data={"log_level": "INFO"}), namespace=ns)
     spec = pod_spec(
         container(volumeMounts=[mount("config-volume", "/etc/config")]),
         volumes=[cm_volume("config-volume", "special-config")],
@@ -115,7 +112,7 @@ def test_unsafe_references_are_warned(
     kube: Kube, namespace: Callable[..., str], spec: dict[str, Any], kind_of_ref: str
 ) -> None:
     ns = namespace("warn")
-    kube.apply(configmap("app", {"level": "1", "app.conf": "x"}), namespace=ns)
+    kube.apply(configmap_manifest("app", data={"level": "1", "app.conf": "x"}), namespace=ns)
     answer = kube.apply(workload("Deployment", spec, namespace=None), namespace=ns)
     assert answer.ok
     assert len(answer.warnings) == 1
@@ -161,7 +158,7 @@ def test_each_strategy_is_admitted_in_enforce(
     kube: Kube, namespace: Callable[..., str], declared: dict[str, Any], configmap_extra: dict[str, Any]
 ) -> None:
     ns = namespace("enforce")
-    cm = configmap("env-config", {"log_level": "INFO"})
+    cm = configmap_manifest("env-config", data={"log_level": "INFO"})
     if "annotations" in configmap_extra:
         cm["metadata"]["annotations"] = configmap_extra["annotations"]
     if "immutable" in configmap_extra:
@@ -234,7 +231,7 @@ def test_config_change_and_reapply_rolls_out_and_unchanged_reapply_does_not(
     assert again["metadata"]["generation"] == first["metadata"]["generation"]
     assert template_annotations(again) == template_annotations(first)
 
-    kube.apply(configmap("env-config", {"log_level": "DEBUG"}), namespace=ns)
+    kube.apply(configmap_manifest("env-config", data={"log_level": "DEBUG"}), namespace=ns)
     changed = eventually(
         lambda: kube.apply(seed_deployment(), namespace=ns).body,
         until=lambda body: template_annotations(body)[HASH_ANNOTATION] != SEED_HASH,
