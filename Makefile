@@ -5,12 +5,13 @@ VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 STAMP := $(VENV)/.installed
 
-.PHONY: help install lint test test-fast tools cluster demo bench reliability audit-deps lock clean
+.PHONY: help install lint test test-fast mutation tools cluster demo bench reliability audit-deps lock clean
 
 help:
 	@echo "make demo         run the seed experiment end to end against a real kube-apiserver"
 	@echo "make test         lint, type-check, import contracts, and every test (builds the control plane once)"
 	@echo "make test-fast    the same without the tests that need the control plane"
+	@echo "make mutation     mutation testing of the policy core (mutmut); writes the score to docs/testing.md"
 	@echo "make tools        build or reuse kube-apiserver, kube-controller-manager, etcd and helm; prints their directory last"
 	@echo "make cluster      start etcd + kube-apiserver + kube-controller-manager on loopback until Ctrl-C"
 	@echo "make bench        the performance benchmark (docs/performance.md)"
@@ -41,6 +42,14 @@ test: lint
 
 test-fast: lint
 	pytest -q -m "not e2e"
+
+# Mutation testing of the pure core ([tool.mutmut] in pyproject.toml): slow (see docs/testing.md),
+# so not part of `make test`. Starts from scratch every time, as on a fresh clone.
+mutation: $(STAMP)
+	rm -rf mutants
+	start=$$(date +%s); mutmut run; status=$$?; end=$$(date +%s); \
+	  [ $$status = 0 ] || { echo "mutmut run failed ($$status)"; exit $$status; }; \
+	  python tests/tools/mutation_report.py --seconds $$((end - start))
 
 cluster: $(STAMP)
 	python -m tests.envtest

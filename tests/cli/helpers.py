@@ -9,10 +9,8 @@ from typing import Any
 import yaml
 from click.testing import Result
 
+from tests.support import builders
 from webhook.policy import HASH_ANNOTATION
-
-SEED_HASH = "sha256:08c2241d98d68d7f1f0676bc1542957dcdccdf1bb200a0788849e738f1bd3394"
-"""SPEC's test vector: envFrom of `env-config` whose data is {log_level: INFO}."""
 
 
 def one_line_error(result: Result, *fragments: str) -> None:
@@ -26,21 +24,19 @@ def one_line_error(result: Result, *fragments: str) -> None:
     assert result.stdout == ""
 
 
-def container(name: str = "app", **fields: Any) -> dict[str, Any]:
-    return {"name": name, "image": "nginx:1.27", **fields}
+# The builders are tests/support/builders.py; these keep the call shapes the CLI tests use
+# (a Deployment in namespace `team` reading ConfigMap `settings` unless told otherwise).
+container = builders.container
 
 
 def env_from(configmap: str) -> dict[str, Any]:
-    return {"envFrom": [{"configMapRef": {"name": configmap}}]}
+    """Container fields: `container(**env_from("x"))`."""
+    return {"envFrom": [builders.env_from(configmap)]}
 
 
 def env_key(configmap: str, *keys: str) -> dict[str, Any]:
-    return {
-        "env": [
-            {"name": f"VAR_{i}", "valueFrom": {"configMapKeyRef": {"name": configmap, "key": key}}}
-            for i, key in enumerate(keys)
-        ]
-    }
+    """Container fields: one `env` entry per key."""
+    return {"env": [builders.env_ref(configmap, key, var=f"VAR_{i}") for i, key in enumerate(keys)]}
 
 
 def workload(
@@ -56,31 +52,17 @@ def workload(
     deleting: bool = False,
 ) -> dict[str, Any]:
     """A `kind` object whose pod template (a Pod: itself) runs `containers` (default: envFrom `settings`)."""
-    spec: dict[str, Any] = {"containers": containers or [container(**env_from("settings"))]}
-    if volumes:
-        spec["volumes"] = volumes
-    metadata: dict[str, Any] = {}
-    if name is not None:
-        metadata["name"] = name
-    if namespace is not None:
-        metadata["namespace"] = namespace
-    if annotations:
-        metadata["annotations"] = annotations
-    if owned:
-        metadata["ownerReferences"] = [
-            {"apiVersion": "apps/v1", "kind": "Deployment", "name": "owner", "uid": "u", "controller": True}
-        ]
-    if deleting:
-        metadata["deletionTimestamp"] = "2024-01-01T00:00:00Z"
-    template: dict[str, Any] = {"metadata": {"annotations": template_annotations or {}}, "spec": spec}
-    if kind == "Pod":
-        metadata.setdefault("annotations", {}).update(template_annotations or {})
-        return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
-    if kind == "CronJob":
-        body: dict[str, Any] = {"schedule": "@daily", "jobTemplate": {"spec": {"template": template}}}
-    else:
-        body = {"template": template}
-    return {"apiVersion": "apps/v1", "kind": kind, "metadata": metadata, "spec": body}
+    spec = builders.pod_spec(*(containers or [container(**env_from("settings"))]), volumes=volumes)
+    return builders.workload(
+        kind,
+        spec,
+        name=name,
+        namespace=namespace,
+        annotations=annotations or None,
+        template_annotations=template_annotations or {},
+        owned=owned,
+        deleting=deleting,
+    )
 
 
 def configmap(
@@ -91,15 +73,7 @@ def configmap(
     immutable: bool = False,
     match: bool = False,
 ) -> dict[str, Any]:
-    metadata: dict[str, Any] = {"name": name}
-    if namespace is not None:
-        metadata["namespace"] = namespace
-    if match:
-        metadata["annotations"] = {"reloader.stakater.com/match": "true"}
-    obj: dict[str, Any] = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": data or {"k": "v"}}
-    if immutable:
-        obj["immutable"] = True
-    return obj
+    return builders.configmap_manifest(name, namespace=namespace, data=data, immutable=immutable, match=match)
 
 
 def yaml_docs(*objects: dict[str, Any]) -> str:

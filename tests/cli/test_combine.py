@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.cli.helpers import SEED_HASH, configmap, container, env_from, workload
+from tests.cli.helpers import configmap, container, env_from, workload
+from tests.support.spec import V1_HASH as SEED_HASH
 from webhook.admission import AdmissionRequest, WebhookKind
 from webhook.cli.combine import apply_patch, combine_webhooks
 from webhook.manifests.configmaps import configmap_content

@@ -9,7 +9,6 @@ import pytest
 
 from tests.cli.conftest import Run, Write
 from tests.cli.helpers import (
-    SEED_HASH,
     admission_review,
     configmap,
     container,
@@ -20,6 +19,7 @@ from tests.cli.helpers import (
     workload,
     yaml_docs,
 )
+from tests.support.spec import V1_HASH as SEED_HASH
 from webhook.policy import HASH_ANNOTATION
 
 ENV_CONFIG = configmap("env-config", data={"log_level": "INFO"})

@@ -13,6 +13,7 @@ import pytest
 from tests.e2e.kube import Kube
 from tests.e2e.webhook_process import WebhookServer, register, render_webhook_configurations
 from tests.envtest import ControlPlane, new_namespace
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -56,13 +57,13 @@ def webhook(
 def wait_until_called(kube: Kube, namespace: str, *, timeout: float = 30.0) -> None:
     """The API server picks up new webhook configurations asynchronously: dry-run a canary
     until its answer carries our warning."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        answer = kube.create(CANARY, namespace=namespace, dry_run=True)
-        if answer.warnings:
-            return
-        time.sleep(0.3)
-    raise AssertionError("the API server never called the webhook")
+    eventually(
+        lambda: kube.create(CANARY, namespace=namespace, dry_run=True),
+        until=lambda answer: answer.warnings,
+        timeout=timeout,
+        interval=0.3,
+        what="the API server calling the webhook",
+    )
 
 
 @pytest.fixture

@@ -15,10 +15,11 @@ from tests.e2e.conftest import records_for
 from tests.e2e.kube import Kube, owned_by, settled_replica_sets, wait_for
 from tests.e2e.webhook_process import WebhookServer
 from tests.envtest import ControlPlane
-from tests.unit.policy.builders import (
+from tests.support.builders import (
     ALL_KINDS,
     SEED_HASH,
     cm_volume,
+    configmap_manifest,
     container,
     env_from,
     env_ref,
@@ -26,6 +27,7 @@ from tests.unit.policy.builders import (
     pod_spec,
     workload,
 )
+from tests.support.polling import eventually
 from webhook.policy import HASH_ANNOTATION
 
 pytestmark = pytest.mark.e2e
@@ -43,10 +45,6 @@ def template_annotations(obj: dict[str, Any]) -> dict[str, str]:
     return dict(node.get("metadata", {}).get("annotations") or {})
 
 
-def configmap(name: str, data: dict[str, str], **extra: Any) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data, **extra}
-
-
 def seed_deployment(**kwargs: Any) -> dict[str, Any]:
     spec = pod_spec(container("my-nginx", envFrom=[env_from("env-config")]))
     obj = workload("Deployment", spec, name="my-nginx", namespace=None, **kwargs)
@@ -54,7 +52,7 @@ def seed_deployment(**kwargs: Any) -> dict[str, Any]:
     return obj
 
 
-ENV_CONFIG = configmap("env-config", {"log_level": "INFO"})
+ENV_CONFIG = configmap_manifest("env-config", data={"log_level": "INFO"})
 
 
 def test_seed_envfrom_in_warn_namespace_is_warned_and_hashed(
@@ -131,7 +129,7 @@ def test_seed_envfrom_in_enforce_namespace_is_denied_with_the_message(
 
 def test_plain_volume_mount_is_admitted_silently(kube: Kube, namespace: Callable[..., str]) -> None:
     ns = namespace("enforce")
-    kube.apply(configmap("special-config", {"log_level": "INFO"}), namespace=ns)
+    kube.apply(configmap_manifest("special-config", data={"log_level": "INFO"}), namespace=ns)
     spec = pod_spec(
         container(volumeMounts=[mount("config-volume", "/etc/config")]),
         volumes=[cm_volume("config-volume", "special-config")],
@@ -159,7 +157,7 @@ def test_unsafe_references_are_warned(
     kube: Kube, namespace: Callable[..., str], spec: dict[str, Any], kind_of_ref: str
 ) -> None:
     ns = namespace("warn")
-    kube.apply(configmap("app", {"level": "1", "app.conf": "x"}), namespace=ns)
+    kube.apply(configmap_manifest("app", data={"level": "1", "app.conf": "x"}), namespace=ns)
     answer = kube.apply(workload("Deployment", spec, namespace=None), namespace=ns)
     assert answer.ok
     assert len(answer.warnings) == 1
@@ -205,7 +203,7 @@ def test_each_strategy_is_admitted_in_enforce(
     kube: Kube, namespace: Callable[..., str], declared: dict[str, Any], configmap_extra: dict[str, Any]
 ) -> None:
     ns = namespace("enforce")
-    cm = configmap("env-config", {"log_level": "INFO"})
+    cm = configmap_manifest("env-config", data={"log_level": "INFO"})
     if "annotations" in configmap_extra:
         cm["metadata"]["annotations"] = configmap_extra["annotations"]
     if "immutable" in configmap_extra:
@@ -278,10 +276,12 @@ def test_config_change_and_reapply_rolls_out_and_unchanged_reapply_does_not(
     assert again["metadata"]["generation"] == first["metadata"]["generation"]
     assert template_annotations(again) == template_annotations(first)
 
-    kube.apply(configmap("env-config", {"log_level": "DEBUG"}), namespace=ns)
-    changed = _eventually(
+    kube.apply(configmap_manifest("env-config", data={"log_level": "DEBUG"}), namespace=ns)
+    changed = eventually(
         lambda: kube.apply(seed_deployment(), namespace=ns).body,
-        lambda body: template_annotations(body)[HASH_ANNOTATION] != SEED_HASH,
+        until=lambda body: template_annotations(body)[HASH_ANNOTATION] != SEED_HASH,
+        timeout=10.0,
+        interval=0.2,
     )
     assert changed["metadata"]["generation"] == first["metadata"]["generation"] + 1
 
@@ -292,9 +292,11 @@ def test_configmap_created_after_the_deployment(kube: Kube, namespace: Callable[
     absent_hash = template_annotations(before)[HASH_ANNOTATION]
     assert absent_hash != SEED_HASH
     kube.apply(ENV_CONFIG, namespace=ns)
-    after = _eventually(
+    after = eventually(
         lambda: kube.apply(seed_deployment(), namespace=ns).body,
-        lambda body: template_annotations(body)[HASH_ANNOTATION] == SEED_HASH,
+        until=lambda body: template_annotations(body)[HASH_ANNOTATION] == SEED_HASH,
+        timeout=10.0,
+        interval=0.2,
     )
     assert after["metadata"]["generation"] == before["metadata"]["generation"] + 1
 
@@ -343,9 +345,11 @@ def test_update_in_enforce_keeps_existing_violations_working(kube: Kube, namespa
     assert kube.apply(seed_deployment(), namespace=ns).ok
     client.CoreV1Api(kube.api).patch_namespace(ns, {"metadata": {"labels": {"reload-safe.io/policy": "enforce"}}})
     restart = {"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "now"}}}}}
-    answer = _eventually(
+    answer = eventually(
         lambda: kube.patch_merge("Deployment", "my-nginx", restart, namespace=ns),
-        lambda a: a.ok and any("envFrom" in w for w in a.warnings),
+        until=lambda a: a.ok and any("envFrom" in w for w in a.warnings),
+        timeout=10.0,
+        interval=0.2,
     )
     assert answer.ok
     new_violation = copy.deepcopy(seed_deployment())
@@ -395,17 +399,7 @@ def test_api_server_audit_log_shows_the_audit_annotations(
                 found.update(event.get("annotations") or {})
         return found
 
-    got = _eventually(annotations, lambda a: any(k.endswith("/decision") for k in a))
+    got = eventually(annotations, until=lambda a: any(k.endswith("/decision") for k in a), timeout=10.0, interval=0.2)
     decisions = {k: v for k, v in got.items() if k.endswith("/decision")}
     assert "warned" in decisions.values()
     assert any(k.endswith("/violations") and v == "1" for k, v in got.items())
-
-
-def _eventually(get: Callable[[], Any], ok: Callable[[Any], bool], *, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = get()
-        if ok(value) or time.monotonic() > deadline:
-            assert ok(value), value
-            return value
-        time.sleep(0.2)

@@ -13,7 +13,7 @@ import pytest
 from tests.e2e.kube import Kube
 from tests.e2e.webhook_process import WebhookServer, register, render_webhook_configurations, unregister
 from tests.envtest import ControlPlane, free_port
-from tests.unit.policy.builders import container, env_from, pod_spec, workload
+from tests.support.builders import container, env_from, pod_spec, workload
 from webhook.policy import HASH_ANNOTATION
 
 pytestmark = pytest.mark.e2e
@@ -24,7 +24,8 @@ def dead_webhook(
     control_plane: ControlPlane, kube: Kube, webhook: WebhookServer, request: pytest.FixtureRequest
 ) -> Iterator[str]:
     """A second release of the chart whose URL nothing listens on, for namespaces labelled
-    `e2e-dead-webhook=yes` only."""
+    `e2e-dead-webhook=yes` only, those with `reload-safe.io/policy: off` included: the session's
+    live webhook skips `off` namespaces, so there the dead one is the only webhook called."""
     failure_policy = request.param
     configurations = render_webhook_configurations(
         helm=control_plane.binary("helm"),
@@ -38,6 +39,12 @@ def dead_webhook(
             "fullnameOverride": "reload-safe-dead",
         },
     )
+    for configuration in configurations:
+        for hook in configuration["webhooks"]:
+            selector = hook["namespaceSelector"]
+            selector["matchExpressions"] = [
+                e for e in selector["matchExpressions"] if e["key"] != "reload-safe.io/policy"
+            ]
     register(kube.api, configurations)
     try:
         yield failure_policy
@@ -53,19 +60,23 @@ def obj() -> dict[str, object]:
 def test_ignore_admits_without_the_hash_when_the_webhook_is_down(
     kube: Kube, namespace: Callable[..., str], dead_webhook: str
 ) -> None:
-    ns = namespace(None)
+    ns = namespace("off")
     from kubernetes import client
 
     client.CoreV1Api(kube.api).patch_namespace(ns, {"metadata": {"labels": {"e2e-dead-webhook": "yes"}}})
     answer = kube.create(obj(), namespace=ns)
     assert answer.ok, answer.body
+    assert HASH_ANNOTATION not in answer.annotations(("spec", "template")), answer.body
+    stored = kube.get("Deployment", "web", namespace=ns)
+    assert stored.ok, stored.body
+    assert HASH_ANNOTATION not in stored.annotations(("spec", "template")), stored.body
 
 
 @pytest.mark.parametrize("dead_webhook", ["Fail"], indirect=True)
 def test_fail_refuses_with_a_clear_error_when_the_webhook_is_down(
     kube: Kube, namespace: Callable[..., str], dead_webhook: str
 ) -> None:
-    ns = namespace(None)
+    ns = namespace("off")
     from kubernetes import client
 
     client.CoreV1Api(kube.api).patch_namespace(ns, {"metadata": {"labels": {"e2e-dead-webhook": "yes"}}})

@@ -23,7 +23,7 @@ from kubernetes import client
 from tests.e2e.kube import Kube
 from tests.e2e.webhook_process import CHART, WebhookServer
 from tests.envtest import ControlPlane, free_port
-from tests.unit.policy.builders import container, env_from, pod_spec, workload
+from tests.support.builders import container, env_from, pod_spec, workload
 from webhook.policy import HASH_ANNOTATION
 
 pytestmark = pytest.mark.e2e

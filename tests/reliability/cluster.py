@@ -18,7 +18,7 @@ from tests.envtest import ControlPlane
 from tests.reliability.probes import post_review, wait_workers
 from tests.reliability.reviews import review
 from tests.server.harness import Pki, Server
-from tests.unit.policy.builders import container, env_from, env_ref, pod_spec, workload
+from tests.support.builders import container, env_from, env_ref, pod_spec, workload
 from webhook.policy import HASH_ANNOTATION, POLICY_LABEL
 
 

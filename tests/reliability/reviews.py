@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from tests.unit.policy.builders import (
+from tests.support.builders import (
     ALL_KINDS,
     API_VERSIONS,
     cm_volume,

@@ -21,7 +21,7 @@ from tests.reliability.figures import record
 from tests.reliability.probes import metric, post_review
 from tests.reliability.reviews import review
 from tests.server.harness import Pki, Server, audit_lines
-from tests.unit.policy.builders import container, env_from, pod_spec, workload
+from tests.support.builders import container, env_from, pod_spec, workload
 from webhook.sources.budget import DIRECT_READ_BUDGET, DIRECT_READ_TIMEOUT
 
 pytestmark = pytest.mark.server

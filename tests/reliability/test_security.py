@@ -30,7 +30,7 @@ from tests.reliability.cluster import new_namespace, put_configmap, start_cluste
 from tests.reliability.figures import record
 from tests.reliability.reviews import review
 from tests.server.harness import CONFIGMAPS, Pki, Server
-from tests.unit.policy.builders import cm_volume, container, env_from, env_ref, mount, pod_spec, workload
+from tests.support.builders import cm_volume, container, env_from, env_ref, mount, pod_spec, workload
 from webhook.server.tls import TLS12_CIPHERS
 
 pytestmark = pytest.mark.server

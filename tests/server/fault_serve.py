@@ -31,7 +31,8 @@ def _failing_evaluate(*, obj: Mapping[str, Any], **kwargs: Any) -> Decision:
     return _real_evaluate(obj=obj, **kwargs)
 
 
-handler.evaluate = _failing_evaluate  # type: ignore[attr-defined]
-
 if __name__ == "__main__":
+    # Only in the serve process this file starts: test_failures imports the names above, and a
+    # patch at import time would put the fault into every in-process test collected with it.
+    handler.evaluate = _failing_evaluate  # type: ignore[attr-defined]
     cli()

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.server.harness import CONFIGMAPS, fixture
+from tests.support.spec import V1_HASH
 from webhook.admission import WebhookKind, decode_review, handle
 from webhook.audit import AuditWriter, error_record, open_audit_writer, outcome_record, rfc3339
 from webhook.manifests.loader import load_all
@@ -53,7 +54,7 @@ def test_record_has_every_spec_field_and_no_configmap_value() -> None:
         "violations": [{"container": "app", "type": "envFrom", "configmap": "env-config"}],
         "acknowledged": False,
         "strategies": [],
-        "config_hash": "sha256:08c2241d98d68d7f1f0676bc1542957dcdccdf1bb200a0788849e738f1bd3394",
+        "config_hash": V1_HASH,
         "patched": False,
         "latency_ms": 1.235,
     }

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.policy.builders import SEED_HASH, container, env_from, env_ref, pod_spec, workload
+from tests.support.builders import SEED_HASH, container, env_from, env_ref, pod_spec, workload
 from webhook.controller.consumers import Consumer, WorkloadKey, consumer_of
 from webhook.controller.debounce import Debouncer
 from webhook.controller.decide import desired_hash

@@ -8,7 +8,7 @@ from typing import Any
 import jsonpatch
 import pytest
 
-from tests.unit.policy.builders import (
+from tests.support.builders import (
     ALL_KINDS,
     ENV_CONFIG,
     ENV_FROM_SPEC,

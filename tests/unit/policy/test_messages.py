@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.policy.builders import ALL_KINDS, cm, cm_volume, container, env_from, env_ref, mount, pod_spec, workload
+from tests.support.builders import ALL_KINDS, cm, cm_volume, container, env_from, env_ref, mount, pod_spec, workload
+from tests.support.spec import ELLIPSIS, WARNING_MAX
 from webhook.policy import Mode, Operation, evaluate
-from webhook.policy.messages import ELLIPSIS, WARNING_LIMIT, shorten
+from webhook.policy.messages import shorten
 
 
 @pytest.mark.parametrize(
@@ -15,6 +16,10 @@ from webhook.policy.messages import ELLIPSIS, WARNING_LIMIT, shorten
         pytest.param("short", 10, "short", id="fits"),
         pytest.param("abcdefghij", 5, "ab…ij", id="middle"),
         pytest.param("abcdefghij", 6, "abc…ij", id="odd-room"),
+        pytest.param("abcde", 5, "abcde", id="exactly-the-limit-is-kept"),
+        pytest.param("abcdef", 5, "ab…ef", id="one-over-is-cut"),
+        pytest.param("abcdef", 2, "a…", id="room-for-the-head-only"),
+        pytest.param("abcdef", 1, "…", id="room-for-the-ellipsis-only"),
     ],
 )
 def test_shorten(name: str, limit: int, expected: str) -> None:
@@ -42,7 +47,7 @@ def test_huge_names_are_shortened_in_the_middle_and_never_exceed_256() -> None:
     decision = evaluate(obj=obj, operation=Operation.CREATE, mode=Mode.WARN, configmaps={})
     assert len(decision.warnings) == 3
     for warning in decision.warnings:
-        assert len(warning) <= WARNING_LIMIT
+        assert len(warning) <= WARNING_MAX == 256
         assert ELLIPSIS in warning
     assert any(long in v.message for v in decision.violations), "the full message keeps full names"
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.unit.policy.builders import ALL_KINDS, workload
+from tests.support.builders import ALL_KINDS, workload
 from webhook.policy import HASH_ANNOTATION, ConfigMapContent, Mode, Operation, evaluate, read_workload
 
 K8S_VERSION = kubernetes_validate.latest_version()

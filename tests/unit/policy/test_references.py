@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.policy.builders import (
+from tests.support.builders import (
     ALL_KINDS,
     cm_volume,
     container,
@@ -167,3 +167,62 @@ def test_malformed_objects_have_no_references_and_do_not_raise(obj: dict[str, An
 
 def test_unknown_kind_is_not_a_workload() -> None:
     assert read_workload({"kind": "Service"}) is None
+
+
+def test_a_malformed_entry_does_not_hide_the_entries_after_it() -> None:
+    """Judged "as far as it can be read": a bad entry is skipped, the next one is still read."""
+    good = container(
+        "app",
+        env=["not-an-entry", 5, {"name": "PLAIN", "value": "x"}, env_ref("cfg", "level")],
+        volumeMounts=[mount("other", "/x"), "junk", mount("v", "/etc/app", sub_path="a")],
+    )
+    spec = {
+        "containers": [None, "junk", good],
+        "volumes": [{"configMap": {"name": "nameless"}}, {"name": "other", "emptyDir": {}}, cm_volume("v", "cfg")],
+    }
+    assert refs(spec) == [
+        ("app", False, "env", "cfg", "level", None),
+        ("app", False, "subPath", "cfg", None, "/etc/app"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        pytest.param({"name": "cfg"}, id="no-key"),
+        pytest.param({"key": "level"}, id="no-name"),
+        pytest.param({"name": "", "key": "level"}, id="empty-name"),
+        pytest.param({"name": "cfg", "key": 5}, id="key-not-a-string"),
+    ],
+)
+def test_a_configmapkeyref_without_name_or_key_is_not_a_reference(ref: dict[str, Any]) -> None:
+    spec = pod_spec(container(env=[{"name": "V", "valueFrom": {"configMapKeyRef": ref}}]))
+    assert refs(spec) == []
+
+
+@pytest.mark.parametrize(
+    ("env", "volume", "optional"),
+    [
+        pytest.param(True, True, True, id="optional-true"),
+        pytest.param(False, False, False, id="optional-false"),
+        pytest.param(None, None, False, id="absent"),
+        pytest.param("true", "true", False, id="a-string-is-not-true"),
+    ],
+)
+def test_optional_is_true_only_when_true(env: object, volume: object, optional: bool) -> None:
+    key_ref: dict[str, Any] = {"name": "cfg", "key": "k"}
+    source: dict[str, Any] = {"name": "cfg"}
+    if env is not None:
+        key_ref["optional"] = env
+        source["optional"] = volume
+    spec = pod_spec(
+        container(
+            env=[{"name": "V", "valueFrom": {"configMapKeyRef": key_ref}}],
+            envFrom=[{"configMapRef": dict(source)}],
+            volumeMounts=[mount("v", "/etc/app")],
+        ),
+        volumes=[{"name": "v", "configMap": source}],
+    )
+    found = find_references(spec)
+    assert [(str(r.type), r.optional) for r in found] == [(t, optional) for t in ("env", "envFrom", "volume")]
+    assert [r.volume for r in found] == [None, None, "v"]

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.policy.builders import (
+from tests.support.builders import (
     ALL_KINDS,
     ENV_CONFIG,
     cm,

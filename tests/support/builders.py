@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from tests.support.spec import V1_CONFIGMAP, V1_DATA, V1_HASH
 from webhook.policy import ConfigMapContent
 
 TEMPLATE_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job")
@@ -71,14 +72,17 @@ def workload(
     kind: str,
     spec: dict[str, Any],
     *,
-    name: str = "web",
+    name: str | None = "web",
     namespace: str | None = "team-a",
     annotations: dict[str, Any] | None = None,
     template_annotations: dict[str, Any] | None = None,
     owned: bool = False,
+    deleting: bool = False,
 ) -> dict[str, Any]:
     """A `kind` object whose pod template (or, for a Pod, itself) has `spec`."""
-    metadata: dict[str, Any] = {"name": name}
+    metadata: dict[str, Any] = {"name": name} if name is not None else {}
+    if deleting:
+        metadata["deletionTimestamp"] = "2026-01-01T00:00:00Z"
     if namespace:
         metadata["namespace"] = namespace
     if annotations is not None:
@@ -92,10 +96,11 @@ def workload(
         if template_annotations:
             metadata.setdefault("annotations", {}).update(template_annotations)
         return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
-    template: dict[str, Any] = {"metadata": {"labels": {"app": name}}, "spec": spec}
+    app = name or "unnamed"
+    template: dict[str, Any] = {"metadata": {"labels": {"app": app}}, "spec": spec}
     if template_annotations is not None:
         template["metadata"]["annotations"] = dict(template_annotations)
-    selector = {"matchLabels": {"app": name}}
+    selector = {"matchLabels": {"app": app}}
     if kind == "CronJob":
         spec["restartPolicy"] = "OnFailure"
         body: dict[str, Any] = {"schedule": "*/5 * * * *", "jobTemplate": {"spec": {"template": template}}}
@@ -103,18 +108,39 @@ def workload(
         spec["restartPolicy"] = "Never"
         body = {"template": template}
     elif kind == "ReplicationController":
-        body = {"selector": {"app": name}, "template": template}
+        body = {"selector": {"app": app}, "template": template}
     elif kind == "StatefulSet":
-        body = {"selector": selector, "serviceName": name, "template": template}
+        body = {"selector": selector, "serviceName": app, "template": template}
     else:
         body = {"selector": selector, "template": template}
     return {"apiVersion": API_VERSIONS[kind], "kind": kind, "metadata": metadata, "spec": body}
+
+
+def configmap_manifest(
+    name: str,
+    *,
+    namespace: str | None = None,
+    data: dict[str, str] | None = None,
+    immutable: bool = False,
+    match: bool = False,
+) -> dict[str, Any]:
+    """A ConfigMap object as written in a manifest (for `scan`, `review`, the API server)."""
+    metadata: dict[str, Any] = {"name": name}
+    if namespace is not None:
+        metadata["namespace"] = namespace
+    if match:
+        metadata["annotations"] = {"reloader.stakater.com/match": "true"}
+    obj: dict[str, Any] = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": data or {"k": "v"}}
+    if immutable:
+        obj["immutable"] = True
+    return obj
 
 
 def cm(name: str, data: dict[str, str] | None = None, **fields: Any) -> ConfigMapContent:
     return ConfigMapContent(name=name, data=data or {}, **fields)
 
 
-ENV_FROM_SPEC = pod_spec(container(envFrom=[env_from("env-config")]))
-ENV_CONFIG = {"env-config": cm("env-config", {"log_level": "INFO"})}
-SEED_HASH = "sha256:08c2241d98d68d7f1f0676bc1542957dcdccdf1bb200a0788849e738f1bd3394"
+ENV_FROM_SPEC = pod_spec(container(envFrom=[env_from(V1_CONFIGMAP)]))
+ENV_CONFIG = {V1_CONFIGMAP: cm(V1_CONFIGMAP, dict(V1_DATA))}
+SEED_HASH = V1_HASH
+"""SPEC's v1 test vector, for ENV_FROM_SPEC with ENV_CONFIG (tests/support/spec.py)."""

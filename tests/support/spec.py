@@ -1,0 +1,42 @@
+"""SPEC literals and test vectors, written exactly as /work/shared/SPEC.md writes them.
+
+Nothing here is imported from `webhook`: a test that compares the code's output with the code's
+own constant cannot fail when the constant is wrong.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- "Hash algorithm (exact)": the v1 test vector ----------------------------------------------
+
+V1_CONFIGMAP: Final = "env-config"
+V1_DATA: Final = {"log_level": "INFO"}
+V1_ENTRIES: Final = [["env-config", "data", "log_level", "SU5GTw=="]]
+V1_HASH: Final = "sha256:08c2241d98d68d7f1f0676bc1542957dcdccdf1bb200a0788849e738f1bd3394"
+"""A Deployment whose only container has `envFrom: [{configMapRef: {name: env-config}}]`."""
+
+HASH_PATTERN: Final = r"sha256:[0-9a-f]{64}"
+
+# --- names and values --------------------------------------------------------------------------
+
+HASH_ANNOTATION: Final = "reload-safe.io/config-hash"
+RELOAD_ANNOTATION: Final = "reload-safe.io/reload"
+POLICY_LABEL: Final = "reload-safe.io/policy"
+TRUE: Final = "true"
+"""Annotation values are compared exactly: only this string (or a YAML boolean true) counts."""
+
+RELOADER_AUTO: Final = "reloader.stakater.com/auto"
+RELOADER_CONFIGMAP_AUTO: Final = "configmap.reloader.stakater.com/auto"
+RELOADER_CONFIGMAP_RELOAD: Final = "configmap.reloader.stakater.com/reload"
+RELOADER_SEARCH: Final = "reloader.stakater.com/search"
+RELOADER_MATCH: Final = "reloader.stakater.com/match"
+WAVE: Final = "wave.pusher.com/update-on-config-change"
+
+# --- "Messages" and "Policy per namespace" -----------------------------------------------------
+
+WARNING_MAX: Final = 256
+"""A warning is never longer than 256 characters (counted in characters)."""
+ELLIPSIS: Final = "…"
+DENIED_CODE: Final = 403
+DENIED_REASON: Final = "Forbidden"
