@@ -2,29 +2,41 @@
 
 Used by the offline commands (`scan`, `review --configmaps`) and the static ConfigMap source.
 Multi-document YAML, JSON and `List` kinds are flattened into `Located` objects that know their
-file, the index of their non-empty document and, where YAML tells, their line.
+file, the index of their non-empty document and, where YAML tells, their line. YAML is read as
+Kubernetes reads it (`yamlread`).
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 import yaml
 
+from webhook.manifests import yamlread
 from webhook.manifests.depth import TooDeep, check_depth
 
-_Loader: Final[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_EventLoader: Final[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MANIFEST_SUFFIXES: Final = (".yaml", ".yml", ".json")
 STDIN: Final = "-"
+NOT_AN_OBJECT: Final = "YAML or JSON that is not an object or a list of objects"
 
 
 class ManifestError(ValueError):
     """Input that cannot be read as manifests; the message names the file and line."""
+
+
+class YamlError(ManifestError):
+    """Not YAML (or JSON) a Kubernetes tool would read; `reason` without the file and place."""
+
+    def __init__(self, message: str, *, reason: str, custom_tag: bool) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.custom_tag = custom_tag
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +50,18 @@ class Source:
 class Located:
     obj: Mapping[str, Any]
     source: Source
+
+
+@dataclass(frozen=True, slots=True)
+class NotObject:
+    """A document read fine that holds no object: a scalar, or a list of non-objects."""
+
+    source: Source
+    got: str
+
+
+Wanted = Callable[[Any], bool]
+"""Given a document's `kind` value: build the whole object? (Others get apiVersion, kind, metadata.)"""
 
 
 def expand_paths(paths: Iterable[str]) -> list[str]:
@@ -67,21 +91,21 @@ def read_text(path: str) -> str:
         if path == STDIN:
             return sys.stdin.read()
         return Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise ManifestError(f"{display_name(path)}: cannot read: {error}") from error
+    except UnicodeDecodeError as error:
+        raise ManifestError(f"{display_name(path)}: cannot read: not UTF-8 text (byte {error.start})") from error
+    except OSError as error:
+        raise ManifestError(f"{display_name(path)}: cannot read: {error.strerror or error}") from error
 
 
 def load_objects(path: str, text: str | None = None) -> list[Located]:
     """Every object in one file, `List` items flattened; non-objects are an error."""
-    text = read_text(path) if text is None else text
-    located: list[Located] = []
-    for document, (node, data) in enumerate(_documents(path, text)):
-        line = node.start_mark.line + 1
-        if not isinstance(data, Mapping):
-            raise ManifestError(
-                f"{display_name(path)}:{line}: document {document} is not an object (got {type(data).__name__})"
-            )
-        located.extend(_flatten(data, node, Source(file=path, document=document, line=line)))
+    located, not_objects = read_documents(path, text)
+    if not_objects:
+        first = not_objects[0]
+        raise ManifestError(
+            f"{display_name(path)}:{first.source.line}: document {first.source.document} is not an object"
+            f" (got {first.got})"
+        )
     return located
 
 
@@ -89,30 +113,76 @@ def load_all(paths: Iterable[str]) -> list[Located]:
     return [obj for path in expand_paths(paths) for obj in load_objects(path)]
 
 
-def _documents(path: str, text: str) -> Iterator[tuple[Any, Any]]:
-    """(node, data) for each non-empty YAML document; JSON is YAML here."""
+def read_documents(
+    path: str, text: str | None = None, *, wanted: Wanted | None = None
+) -> tuple[list[Located], list[NotObject]]:
+    """The objects of one file and the documents that hold none; `YamlError` if it does not parse.
+
+    With `wanted`, documents whose kind it refuses are not built beyond apiVersion, kind and
+    metadata: the reader's time goes to the objects the caller looks at.
+    """
+    text = read_text(path) if text is None else text
+    located: list[Located] = []
+    not_objects: list[NotObject] = []
     try:
-        check_depth(text, loader=_Loader)
+        _check_depth(path, text)
+        for document, node in enumerate(yamlread.nodes(text)):
+            source = Source(file=path, document=document, line=node.start_mark.line + 1)
+            if isinstance(node, yaml.MappingNode):
+                located.extend(_flatten(_build(node, wanted), node, source))
+            elif (
+                isinstance(node, yaml.SequenceNode)
+                and node.value
+                and all(isinstance(item, yaml.MappingNode) for item in node.value)
+            ):
+                for item in node.value:  # a JSON array of objects
+                    item_source = Source(file=path, document=document, line=item.start_mark.line + 1)
+                    located.append(Located(obj=_build(item, wanted), source=item_source))
+            else:
+                value = yamlread.build(node)
+                if value is not None:
+                    not_objects.append(NotObject(source=source, got=_what(value)))
+    except yamlread.YamlProblem as problem:
+        place = f":{problem.line}:{problem.column}" if problem.line else ""
+        raise YamlError(
+            f"{display_name(path)}{place}: not valid YAML or JSON: {problem.reason}",
+            reason=f"line {problem.line}, column {problem.column}: {problem.reason}"
+            if problem.line
+            else problem.reason,
+            custom_tag=isinstance(problem, yamlread.CustomTag),
+        ) from None
+    return located, not_objects
+
+
+def _check_depth(path: str, text: str) -> None:
+    try:
+        check_depth(text, loader=_EventLoader)
     except TooDeep as error:
         where = f"{display_name(path)}:{error.line}" if error.line else display_name(path)
         raise ManifestError(f"{where}: {error}") from error
-    loader = _Loader(text)
-    try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is None:
-                continue
-            data = loader.construct_document(node)
-            if data is None:
-                continue
-            yield node, data
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
-        where = f"{display_name(path)}:{mark.line + 1}" if mark is not None else display_name(path)
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise ManifestError(f"{where}: not valid YAML or JSON: {problem}") from error
-    finally:
-        loader.dispose()
+
+
+def _build(node: Any, wanted: Wanted | None) -> Any:
+    if wanted is None or wanted(yamlread.scalar(yamlread.mapping_value(node, "kind"))):
+        return yamlread.build(node)
+    stub: dict[str, Any] = {}
+    for key in ("apiVersion", "kind", "metadata"):
+        value = yamlread.mapping_value(node, key)
+        if value is not None:
+            stub[key] = yamlread.build(value)
+    return stub
+
+
+def _what(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list" if value else "an empty list"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return type(value).__name__
 
 
 def _flatten(data: Mapping[str, Any], node: Any, source: Source) -> Iterator[Located]:
@@ -129,10 +199,8 @@ def _flatten(data: Mapping[str, Any], node: Any, source: Source) -> Iterator[Loc
 
 
 def _items_nodes(node: Any) -> list[Any]:
-    for key, value in getattr(node, "value", []):
-        if getattr(key, "value", None) == "items" and isinstance(value, yaml.SequenceNode):
-            return list(value.value)
-    return []
+    value = yamlread.mapping_value(node, "items")
+    return list(value.value) if isinstance(value, yaml.SequenceNode) else []
 
 
 def loads_json(text: str) -> Any:
