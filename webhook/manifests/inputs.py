@@ -132,7 +132,7 @@ class _Reader:
                 raise
             self._skip(path, NOT_YAML, str(error).removeprefix(f"{path}:").strip())
             return
-        self._keep(path, located, [(n.source, f"{NOT_AN_OBJECT} ({n.got})") for n in not_objects])
+        self._keep(path, located, [(n.source, n.got) for n in not_objects])
 
     def chart(self, chart: Path, *, explicit: bool) -> None:
         helm = render.helm()
@@ -181,19 +181,24 @@ class _Reader:
             located = [
                 Located(obj=o.obj, source=Source(file=name, document=o.source.document, line=None)) for o in located
             ]
-        self._keep(name, located, [(n.source, f"{NOT_AN_OBJECT} ({n.got})") for n in not_objects])
+        self._keep(name, located, [(n.source, n.got) for n in not_objects])
 
     def _keep(self, path: str, located: list[Located], not_objects: list[tuple[Source, str]]) -> None:
+        """Keep the objects; list what holds none: the whole file when nothing in it is an object,
+        else each odd document (a values document among manifests)."""
         objects = [o for o in located if _is_object(o.obj)]
-        odd = not_objects + [(o.source, NO_KIND) for o in located if not _is_object(o.obj)]
+        odd = sorted(
+            [(source, NOT_AN_OBJECT, got) for source, got in not_objects]
+            + [(o.source, NO_KIND, None) for o in located if not _is_object(o.obj)],
+            key=lambda entry: (entry[0].document, entry[0].line or 0),
+        )
         if not objects and odd:
-            first_reason = sorted(odd, key=lambda pair: pair[0].document)[0][1]
-            self._skip(path, NOT_AN_OBJECT if first_reason.startswith(NOT_AN_OBJECT) else NO_KIND, first_reason)
+            _, reason, got = odd[0]
+            self._skip(path, reason, f"it is {got}" if got else None)
             return
-        for source, reason in sorted(odd, key=lambda pair: (pair[0].document, pair[0].line or 0)):
+        for source, reason, got in odd:
             where = f"document {source.document}" + (f", line {source.line}" if source.line else "")
-            generic = NOT_AN_OBJECT if reason.startswith(NOT_AN_OBJECT) else NO_KIND
-            self._skip(source.file, generic, where)
+            self._skip(source.file, reason, f"{where}: {got}" if got else where)
         self.inputs.objects.extend(objects)
 
     def _skip(self, path: str, reason: str, detail: str | None = None) -> None:
