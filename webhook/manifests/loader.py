@@ -8,7 +8,9 @@ Kubernetes reads it (`yamlread`).
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -118,40 +120,121 @@ def read_documents(
 ) -> tuple[list[Located], list[NotObject]]:
     """The objects of one file and the documents that hold none; `YamlError` if it does not parse.
 
-    With `wanted`, documents whose kind it refuses are not built beyond apiVersion, kind and
-    metadata: the reader's time goes to the objects the caller looks at.
+    With `wanted`, the reader's time goes to the objects the caller looks at: a document whose
+    `kind` it refuses is read no further than apiVersion and kind (and, when those are plain
+    top-level lines, not parsed at all: see `segments`).
     """
     text = read_text(path) if text is None else text
     located: list[Located] = []
     not_objects: list[NotObject] = []
-    try:
-        _check_depth(path, text)
-        for document, node in enumerate(yamlread.nodes(text)):
-            source = Source(file=path, document=document, line=node.start_mark.line + 1)
-            if isinstance(node, yaml.MappingNode):
-                located.extend(_flatten(_build(node, wanted), node, source))
-            elif (
-                isinstance(node, yaml.SequenceNode)
-                and node.value
-                and all(isinstance(item, yaml.MappingNode) for item in node.value)
-            ):
-                for item in node.value:  # a JSON array of objects
-                    item_source = Source(file=path, document=document, line=item.start_mark.line + 1)
-                    located.append(Located(obj=_build(item, wanted), source=item_source))
-            else:
-                value = yamlread.build(node)
-                if value is not None:
-                    not_objects.append(NotObject(source=source, got=_what(value)))
-    except yamlread.YamlProblem as problem:
-        place = f":{problem.line}:{problem.column}" if problem.line else ""
-        raise YamlError(
-            f"{display_name(path)}{place}: not valid YAML or JSON: {problem.reason}",
-            reason=f"line {problem.line}, column {problem.column}: {problem.reason}"
-            if problem.line
-            else problem.reason,
-            custom_tag=isinstance(problem, yamlread.CustomTag),
-        ) from None
+    _check_depth(path, text)
+    document = 0
+    for first_line, segment, stub in segments(text, wanted):
+        if stub is not None:
+            located.append(Located(obj=stub, source=Source(file=path, document=document, line=first_line)))
+            document += 1
+            continue
+        try:
+            for node in yamlread.nodes(segment):
+                source = Source(file=path, document=document, line=node.start_mark.line + first_line)
+                _read_node(node, source, first_line=first_line, wanted=wanted, located=located, not_objects=not_objects)
+                document += 1
+        except yamlread.YamlProblem as problem:
+            raise _yaml_error(path, problem, first_line=first_line) from None
     return located, not_objects
+
+
+def _read_node(
+    node: Any,
+    source: Source,
+    *,
+    first_line: int,
+    wanted: Wanted | None,
+    located: list[Located],
+    not_objects: list[NotObject],
+) -> None:
+    """One document's root node: an object (or `List`), a JSON array of objects, or neither."""
+    offset = first_line
+    if isinstance(node, yaml.MappingNode):
+        located.extend(_flatten(_build(node, wanted), node, source, offset=offset))
+    elif (
+        isinstance(node, yaml.SequenceNode)
+        and node.value
+        and all(isinstance(item, yaml.MappingNode) for item in node.value)
+    ):
+        for item in node.value:  # a JSON array of objects
+            item_source = Source(file=source.file, document=source.document, line=item.start_mark.line + offset)
+            located.append(Located(obj=_build(item, wanted), source=item_source))
+    else:
+        value = yamlread.build(node)
+        if value is not None:
+            not_objects.append(NotObject(source=source, got=_what(value)))
+
+
+def _yaml_error(path: str, problem: yamlread.YamlProblem, *, first_line: int) -> YamlError:
+    line = problem.line + first_line - 1 if problem.line else None
+    place = f":{line}:{problem.column}" if line else ""
+    return YamlError(
+        f"{display_name(path)}{place}: not valid YAML or JSON: {problem.reason}",
+        reason=f"line {line}, column {problem.column}: {problem.reason}" if line else problem.reason,
+        custom_tag=isinstance(problem, yamlread.CustomTag),
+    )
+
+
+_DOCUMENT_START: Final = re.compile(r"^---(?=[ \t\r\n]|$)", re.MULTILINE)
+_PLAIN_KIND: Final = re.compile(r"^kind:[ \t]+([A-Za-z][A-Za-z0-9]*)[ \t]*\r?$", re.MULTILINE)
+_PLAIN_API_VERSION: Final = re.compile(r"^apiVersion:[ \t]+([A-Za-z0-9][A-Za-z0-9./-]*)[ \t]*\r?$", re.MULTILINE)
+
+
+def segments(text: str, wanted: Wanted | None = None) -> Iterator[tuple[int, str, dict[str, str] | None]]:
+    """(first line, text, None) for stretches of documents to parse, (line, "", stub) for a document
+    whose kind is not wanted, told by its plain top-level `kind:` and `apiVersion:` lines.
+
+    A line at column 0 is a top-level key of its document (YAML indents everything nested), and
+    libyaml reads `---` at the start of a line as a document start wherever it is; so a document
+    with exactly one such `kind:` and one such `apiVersion:` line has that kind. Such documents
+    (a CustomResourceDefinition is most of a rendered chart's bytes) are not parsed at all, so a
+    syntax error inside one goes unreported, as it does not matter to the caller. Anything less
+    plain (quoted or flow-style kinds, JSON, directives) is parsed as usual.
+    """
+    if wanted is None or text.startswith("%") or "\n%" in text:
+        yield 1, text, None
+        return
+    starts = [match.start() for match in _DOCUMENT_START.finditer(text)]
+    if not starts or starts[0] != 0:
+        starts.insert(0, 0)
+    starts.append(len(text))
+    pending, pending_line, line = 0, 1, 1
+    for begin, end in itertools.pairwise(starts):
+        chunk = text[begin:end]
+        stub = _stub(chunk, wanted)
+        if stub is not None:
+            if pending < begin:
+                yield pending_line, text[pending:begin], None
+            yield line + _first_content_line(chunk), "", stub
+            pending, pending_line = end, line + chunk.count("\n")
+        line += chunk.count("\n")
+    if pending < len(text):
+        yield pending_line, text[pending:], None
+
+
+def _stub(chunk: str, wanted: Wanted) -> dict[str, str] | None:
+    kinds = _PLAIN_KIND.findall(chunk)
+    if len(kinds) != 1 or wanted(kinds[0]):
+        return None
+    versions = _PLAIN_API_VERSION.findall(chunk)
+    if len(versions) != 1:
+        return None
+    return {"apiVersion": versions[0], "kind": kinds[0]}
+
+
+def _first_content_line(chunk: str) -> int:
+    """Lines before the document's first content (its `---`, comments, blank lines), from 0."""
+    for index, line in enumerate(chunk.splitlines()):
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#") and stripped != "---":
+            return index
+    return 0
 
 
 def _check_depth(path: str, text: str) -> None:
@@ -185,14 +268,14 @@ def _what(value: Any) -> str:
     return type(value).__name__
 
 
-def _flatten(data: Mapping[str, Any], node: Any, source: Source) -> Iterator[Located]:
+def _flatten(data: Mapping[str, Any], node: Any, source: Source, *, offset: int = 1) -> Iterator[Located]:
     kind = data.get("kind")
     if isinstance(kind, str) and kind.endswith("List") and isinstance(data.get("items"), list):
         item_nodes = _items_nodes(node)
         for index, item in enumerate(data["items"]):
             if not isinstance(item, Mapping):
                 raise ManifestError(f"{display_name(source.file)}:{source.line}: {kind} item {index} is not an object")
-            line = item_nodes[index].start_mark.line + 1 if index < len(item_nodes) else source.line
+            line = item_nodes[index].start_mark.line + offset if index < len(item_nodes) else source.line
             yield Located(obj=item, source=Source(file=source.file, document=source.document, line=line))
         return
     yield Located(obj=data, source=source)
