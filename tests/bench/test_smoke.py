@@ -39,6 +39,7 @@ KEYS = (
     "e2e_server_p50_ms",
     "e2e_server_p95_ms",
     "scan_workloads_per_s",
+    "scan_mb_per_s",
     "loadgen_cpu_per_server_cpu",
 )
 
@@ -84,6 +85,8 @@ def test_values_are_sane(results: dict[str, Any]) -> None:
     snapshots = (results["memory"]["after_sync"], results["memory"]["after_e2e_load"])
     assert results["store_mib_10k_configmaps"] in {snapshot["shared_files_mib"] for snapshot in snapshots}
     assert results["scan_workloads_per_s"] > 0
+    assert results["scan_mb_per_s"] > 0
+    assert results["scan"]["charts_like"]["workloads"] > 0
     assert results["loadgen_cpu_per_server_cpu"] > 0
 
 
