@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -254,3 +255,32 @@ def test_wide_but_shallow_json_is_not_mistaken_for_deep(run: Run, write: Write) 
     result = run("scan", "--format", "json", str(write("wide.json", json.dumps(many))))
     assert result.exit_code == 1
     assert json.loads(result.stdout)["summary"]["findings"] == 400
+
+
+def test_a_json_array_of_objects_is_read_item_by_item(run: Run, write: Write) -> None:
+    path = write("objects.json", json.dumps([workload(name="first"), configmap("other")], indent=2))
+    assert sources(run, str(path)) == [("first", str(path), 0, 2)]
+
+
+def test_a_hung_helm_is_stopped_by_the_timeout_and_named(
+    run: Run, write: Write, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from webhook.manifests import render
+
+    sleep = shutil.which("sleep")
+    assert sleep is not None
+    helm = write("bin/helm", f"#!/bin/sh\nexec {sleep} 30\n")  # exec: no grandchild holding the pipes
+    helm.chmod(0o755)
+    write("repo/chart/Chart.yaml", "apiVersion: v2\nname: chart\nversion: 0.1.0\n")
+    write("repo/plain.yaml", deployment("plain"))
+    monkeypatch.setenv("PATH", str(helm.parent))
+    monkeypatch.setattr(render, "TIMEOUT_SECONDS", 0.5)
+    result = run("scan", "--format", "json", str(tmp_path / "repo"))
+    assert result.exit_code == 1, result.stderr
+    assert json.loads(result.stdout)["summary"]["skipped"]["files"] == [
+        {
+            "file": str(tmp_path / "repo" / "chart"),
+            "reason": "Helm chart: `helm template` failed",
+            "detail": f"`helm template {tmp_path / 'repo' / 'chart'}` did not finish in 0.5 s",
+        }
+    ]

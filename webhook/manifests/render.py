@@ -71,7 +71,7 @@ def _run(command: list[str], *, shown: str) -> Rendered:
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_SECONDS, check=False)
     except subprocess.TimeoutExpired as error:
-        raise RenderError(f"`{shown}` did not finish in {TIMEOUT_SECONDS:.0f} s") from error
+        raise RenderError(f"`{shown}` did not finish in {TIMEOUT_SECONDS:g} s") from error
     except OSError as error:
         raise RenderError(f"`{shown}` could not start: {error.strerror or error}") from error
     if done.returncode != 0:
