@@ -11,6 +11,7 @@ import math
 import os
 import platform
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Final
 
@@ -228,12 +229,14 @@ def build(
     if scan is not None:
         out |= {
             "scan_workloads_per_s": _r(scan.workloads_per_s, 1),
+            "scan_mb_per_s": _r(scan.charts.mb_per_s, 2),
             "scan": {
                 "workloads": scan.workloads,
                 "files": scan.files,
                 "mib": scan.megabytes,
                 "seconds": scan.seconds,
                 "findings": scan.findings,
+                "charts_like": asdict(scan.charts),
             },
         }
     if calls is not None:
@@ -310,6 +313,7 @@ def table(results: dict[str, Any]) -> str:
     row("  reload-safe's own time per create p50", "e2e_server_p50_ms", " ms")
     row("  reload-safe's own time per create p95", "e2e_server_p95_ms", " ms")
     row("scan workloads/s", "scan_workloads_per_s")
+    row("scan MB/s (rendered charts)", "scan_mb_per_s")
     row("webhook calls per 10-replica Deployment", "calls_per_rollout")
     width = max(len(r[0]) for r in rows) if rows else 0
     value_width = max(len(r[1]) for r in rows) if rows else 0

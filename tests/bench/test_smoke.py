@@ -42,6 +42,7 @@ KEYS = (
     "e2e_server_p50_ms",
     "e2e_server_p95_ms",
     "scan_workloads_per_s",
+    "scan_mb_per_s",
     "loadgen_cpu_per_server_cpu",
     "calls_per_rollout",
     "report_workloads_per_s",
@@ -93,6 +94,8 @@ def test_values_are_sane(results: dict[str, Any]) -> None:
         assert results["e2e_ratio_p95"] is None
     assert results["overload_connections"] == 32
     assert results["scan_workloads_per_s"] > 0
+    assert results["scan_mb_per_s"] > 0
+    assert results["scan"]["charts_like"]["workloads"] > 0
     assert results["loadgen_cpu_per_server_cpu"] > 0
 
 

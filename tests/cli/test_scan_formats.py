@@ -89,7 +89,7 @@ def test_json_report(run: Run, mixed: str) -> None:
         "configmaps": 1,
         "workloads": 3,
         "workloads_with_findings": 2,
-        "skipped": {"owned": 1, "deleting": 0},
+        "skipped": {"owned": 1, "deleting": 0, "files": [], "by_reason": {}},
         "findings": 4,
         "by_type": {"env": 1, "envFrom": 1, "subPath": 1, "invalid-annotation": 1},
     }
@@ -177,7 +177,7 @@ def test_sarif_without_findings_is_valid(run: Run, write: Write) -> None:
 
 
 def fingerprints(log: Any) -> list[str]:
-    return [r["partialFingerprints"]["reloadSafeFinding/v1"] for r in log["runs"][0]["results"]]
+    return [r["partialFingerprints"]["reloadSafeFinding/v2"] for r in log["runs"][0]["results"]]
 
 
 def test_sarif_fingerprints_are_distinct_and_survive_moved_lines(run: Run, write: Write) -> None:

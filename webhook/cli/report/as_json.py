@@ -22,7 +22,12 @@ def report_dict(report: ScanReport) -> dict[str, Any]:
             "configmaps": summary.configmaps,
             "workloads": summary.workloads,
             "workloads_with_findings": len(report.flagged),
-            "skipped": {"owned": summary.skipped_owned, "deleting": summary.skipped_deleting},
+            "skipped": {
+                "owned": summary.skipped_owned,
+                "deleting": summary.skipped_deleting,
+                "files": [{"file": s.file, "reason": s.reason, "detail": s.detail} for s in report.skipped],
+                "by_reason": {reason: len(skips) for reason, skips in report.skipped_by_reason().items()},
+            },
             "findings": report.finding_count,
             "by_type": report.by_type(),
         },

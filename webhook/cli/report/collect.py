@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 
 from webhook.cli.report.model import Judged, ScanReport, Summary
 from webhook.manifests.configmaps import ConfigMapError, configmap_content, is_configmap
+from webhook.manifests.inputs import Skip
 from webhook.manifests.loader import Located, ManifestError
 from webhook.policy import ConfigMapContent, Mode, Operation, evaluate, read_workload
 
@@ -20,7 +21,7 @@ DEFAULT_NAMESPACE = "default"
 """Where an object without a namespace goes when applied (kubectl without `-n`, or Helm)."""
 
 
-def scan_objects(objects: Sequence[Located], *, files: int) -> ScanReport:
+def scan_objects(objects: Sequence[Located], *, files: int, skipped: Sequence[Skip] = ()) -> ScanReport:
     """Judge each workload once; owned and deleting objects are counted, not judged."""
     configmaps = configmaps_by_namespace(objects)
     judged: list[Judged] = []
@@ -59,7 +60,7 @@ def scan_objects(objects: Sequence[Located], *, files: int) -> ScanReport:
         skipped_owned=owned,
         skipped_deleting=deleting,
     )
-    return ScanReport(workloads=tuple(judged), summary=summary)
+    return ScanReport(workloads=tuple(judged), summary=summary, skipped=tuple(skipped))
 
 
 def configmaps_by_namespace(objects: Iterable[Located]) -> dict[str, dict[str, ConfigMapContent]]:

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final
 
+from webhook.manifests.inputs import Skip
 from webhook.manifests.loader import Source
 from webhook.policy import INVALID_ANNOTATION, RefType, Violation
 
@@ -44,6 +45,15 @@ class ScanReport:
     workloads: tuple[Judged, ...]
     """Every evaluated workload, in input order; most have no violations."""
     summary: Summary
+    skipped: tuple[Skip, ...] = ()
+    """Inputs not scanned (not manifests, charts without helm, ...), in the order met."""
+
+    def skipped_by_reason(self) -> dict[str, list[Skip]]:
+        """The skips grouped by reason, the most common reason first (ties in the order met)."""
+        groups: dict[str, list[Skip]] = {}
+        for skip in self.skipped:
+            groups.setdefault(skip.reason, []).append(skip)
+        return dict(sorted(groups.items(), key=lambda item: -len(item[1])))
 
     def findings(self) -> Iterator[tuple[Judged, Violation]]:
         """Each finding with the workload it was found in, in input order."""

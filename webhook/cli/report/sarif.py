@@ -20,8 +20,8 @@ from webhook.policy import RELOAD_ANNOTATION, Violation
 
 SCHEMA: Final = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 TOOL: Final = "reload-safe"
-FINGERPRINT: Final = "reloadSafeFinding/v1"
-"""Versioned: a change of what the hash covers must be a new key, not new values."""
+FINGERPRINT: Final = "reloadSafeFinding/v2"
+"""Versioned: a change of what the hash covers must be a new key, not new values (v2 added the file)."""
 STDIN_URI: Final = "stdin"
 
 _FIXES: Final = (
@@ -90,14 +90,20 @@ def report_sarif(report: ScanReport, *, base: Path | None = None) -> dict[str, A
                     _result(judged, violation=violation, uri=uris[judged.source.file])
                     for judged, violation in report.findings()
                 ],
+                "invocations": [_invocation(report, base=base)],
             }
         ],
     }
 
 
-def fingerprint(judged: Judged, *, violation: Violation) -> str:
-    """Hash of what identifies a finding, never of where it is (lines move) or its wording."""
+def fingerprint(judged: Judged, *, violation: Violation, uri: str) -> str:
+    """Hash of what identifies a finding, never of its line (lines move) or its wording.
+
+    The file is part of it: the same workload in two files (two overlays, two environments) is
+    two alerts, not one that code scanning would show in only one place.
+    """
     identity = [
+        uri,
         judged.kind,
         judged.namespace,
         judged.name,
@@ -147,8 +153,22 @@ def _result(judged: Judged, *, violation: Violation, uri: str) -> dict[str, Any]
         "level": "error",
         "message": {"text": violation.message},
         "locations": [_location(judged, uri=uri)],
-        "partialFingerprints": {FINGERPRINT: fingerprint(judged, violation=violation)},
+        "partialFingerprints": {FINGERPRINT: fingerprint(judged, violation=violation, uri=uri)},
     }
+
+
+def _invocation(report: ScanReport, *, base: Path) -> dict[str, Any]:
+    """Skipped inputs as notifications: the run succeeded, but these were not looked at."""
+    notifications = [
+        {
+            "level": "warning",
+            "descriptor": {"id": "reload-safe/skipped"},
+            "message": {"text": f"not scanned: {skip.reason}" + (f" ({skip.detail})" if skip.detail else "")},
+            "locations": [{"physicalLocation": {"artifactLocation": {"uri": artifact_uri(skip.file, base=base)}}}],
+        }
+        for skip in report.skipped
+    ]
+    return {"executionSuccessful": True, "toolExecutionNotifications": notifications}
 
 
 def _location(judged: Judged, *, uri: str) -> dict[str, Any]:

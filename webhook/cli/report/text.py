@@ -13,8 +13,23 @@ def render_text(report: ScanReport) -> str:
         lines.append(f"{header(judged)}")
         lines.extend(f"  - {violation.type}: {violation.message}" for violation in judged.violations)
         lines.append("")
+    lines.extend(skipped_lines(report))
     lines.append(summary_line(report))
     return "\n".join(lines)
+
+
+def skipped_lines(report: ScanReport) -> list[str]:
+    """The `skipped` heading: reasons with their count, most common first, each file under its reason."""
+    if not report.skipped:
+        return []
+    lines = [f"skipped ({_plural(len(report.skipped), 'input')}):"]
+    for reason, skips in report.skipped_by_reason().items():
+        lines.append(f"  {reason} ({len(skips)})")
+        for skip in skips:
+            file = "stdin" if skip.file == STDIN else skip.file
+            lines.append(f"    - {file}: {skip.detail}" if skip.detail else f"    - {file}")
+    lines.append("")
+    return lines
 
 
 def header(judged: Judged) -> str:
@@ -40,6 +55,8 @@ def summary_line(report: ScanReport) -> str:
     skipped = summary.skipped_owned + summary.skipped_deleting
     if skipped:
         scope += f"; skipped {summary.skipped_owned} owned, {summary.skipped_deleting} being deleted"
+    if report.skipped:
+        scope += f"; {len(report.skipped)} not scanned, see skipped"
     if not count:
         return f"reload-safe scan: no findings in {_plural(summary.workloads, 'workload')} ({scope})"
     by_type = ", ".join(f"{kind} {n}" for kind, n in report.by_type().items() if n)
