@@ -269,6 +269,43 @@ def _meets(value: float, op: str, limit: float) -> bool:
     return value >= limit if op == ">=" else value <= limit
 
 
+#: The table's plain rows, in order: label, key in the results, unit.
+_HEAD_ROWS: Final = (
+    ("reviews/s (max throughput)", "reviews_per_s"),
+    ("  null webhook reviews/s", "null_reviews_per_s"),
+    ("p50 at max throughput", "p50_ms", " ms"),
+    ("p99 at max throughput", "p99_ms", " ms"),
+    ("  null p50 / p99", "null_p50_ms", " ms"),
+    ("  null p99", "null_p99_ms", " ms"),
+    ("ratio p50 (ours / null)", "ratio_p50"),
+    ("ratio reviews/s (null / ours)", "ratio_reviews_per_s"),
+    ("  null on granian reviews/s", "null_granian_reviews_per_s"),
+    ("  null on granian p50", "null_granian_p50_ms", " ms"),
+    ("  granian p50 / gunicorn p50 (null)", "granian_p50_over_gunicorn"),
+    ("overload: slowest answer, 32 connections", "overload_max_ms", " ms"),
+    ("  overload p50 / p99", "overload_p50_ms", " ms"),
+    ("  overload reviews/s", "overload_reviews_per_s"),
+)
+_TAIL_ROWS: Final = (
+    ("RSS, 10k ConfigMaps (pages once)", "rss_mib_10k_configmaps", " MiB"),
+    ("RSS, 10k ConfigMaps (per-process sum)", "rss_sum_mib_10k_configmaps", " MiB"),
+    ("PSS, 10k ConfigMaps (sum)", "pss_mib_10k_configmaps", " MiB"),
+    ("e2e added p50", "e2e_added_p50_ms", " ms"),
+    ("e2e added p95", "e2e_added_p95_ms", " ms"),
+    ("  null webhook e2e added p50", "e2e_null_added_p50_ms", " ms"),
+    ("  null webhook e2e added p95", "e2e_null_added_p95_ms", " ms"),
+    ("  null webhook, patching, e2e added p50", "e2e_null_patching_added_p50_ms", " ms"),
+    ("  null webhook, patching, e2e added p95", "e2e_null_patching_added_p95_ms", " ms"),
+    ("e2e ratio p95 (ours added / patching null added)", "e2e_ratio_p95"),
+    ("  reload-safe's own time per create p50", "e2e_server_p50_ms", " ms"),
+    ("  reload-safe's own time per create p95", "e2e_server_p95_ms", " ms"),
+    ("scan workloads/s", "scan_workloads_per_s"),
+    ("scan MB/s (rendered charts)", "scan_mb_per_s"),
+    ("webhook calls per 10-replica Deployment", "calls_per_rollout"),
+    ("reload-safe report -A workloads/s", "report_workloads_per_s"),
+)
+
+
 def table(results: dict[str, Any]) -> str:
     """The human summary printed at the end of `make bench`."""
     rows: list[tuple[str, str, str]] = []
@@ -279,20 +316,8 @@ def table(results: dict[str, Any]) -> str:
             verdict = "" if target is None else f"{target['target']}  {'met' if target['met'] else 'NOT MET'}"
             rows.append((label, f"{results[key]:g}{unit}", verdict))
 
-    row("reviews/s (max throughput)", "reviews_per_s")
-    row("  null webhook reviews/s", "null_reviews_per_s")
-    row("p50 at max throughput", "p50_ms", " ms")
-    row("p99 at max throughput", "p99_ms", " ms")
-    row("  null p50 / p99", "null_p50_ms", " ms")
-    row("  null p99", "null_p99_ms", " ms")
-    row("ratio p50 (ours / null)", "ratio_p50")
-    row("ratio reviews/s (null / ours)", "ratio_reviews_per_s")
-    row("  null on granian reviews/s", "null_granian_reviews_per_s")
-    row("  null on granian p50", "null_granian_p50_ms", " ms")
-    row("  granian p50 / gunicorn p50 (null)", "granian_p50_over_gunicorn")
-    row("overload: slowest answer, 32 connections", "overload_max_ms", " ms")
-    row("  overload p50 / p99", "overload_p50_ms", " ms")
-    row("  overload reviews/s", "overload_reviews_per_s")
+    for label, key, *unit in _HEAD_ROWS:
+        row(label, key, *unit)
     if "fixed_rate_per_s" in results:
         rate = results["fixed_rate_per_s"]
         row(f"p50 at {rate} reviews/s", "fixed_rate_p50_ms", " ms")
@@ -300,21 +325,8 @@ def table(results: dict[str, Any]) -> str:
         row(f"  null p99 at {rate}/s", "null_fixed_rate_p99_ms", " ms")
         row(f"ratio p50 at {rate}/s", "fixed_rate_ratio_p50")
         row("load generator CPU / server CPU", "loadgen_cpu_per_server_cpu")
-    row("RSS, 10k ConfigMaps (pages once)", "rss_mib_10k_configmaps", " MiB")
-    row("RSS, 10k ConfigMaps (per-process sum)", "rss_sum_mib_10k_configmaps", " MiB")
-    row("PSS, 10k ConfigMaps (sum)", "pss_mib_10k_configmaps", " MiB")
-    row("e2e added p50", "e2e_added_p50_ms", " ms")
-    row("e2e added p95", "e2e_added_p95_ms", " ms")
-    row("  null webhook e2e added p50", "e2e_null_added_p50_ms", " ms")
-    row("  null webhook e2e added p95", "e2e_null_added_p95_ms", " ms")
-    row("  null webhook, patching, e2e added p50", "e2e_null_patching_added_p50_ms", " ms")
-    row("  null webhook, patching, e2e added p95", "e2e_null_patching_added_p95_ms", " ms")
-    row("e2e ratio p95 (ours added / patching null added)", "e2e_ratio_p95")
-    row("  reload-safe's own time per create p50", "e2e_server_p50_ms", " ms")
-    row("  reload-safe's own time per create p95", "e2e_server_p95_ms", " ms")
-    row("scan workloads/s", "scan_workloads_per_s")
-    row("scan MB/s (rendered charts)", "scan_mb_per_s")
-    row("webhook calls per 10-replica Deployment", "calls_per_rollout")
+    for label, key, *unit in _TAIL_ROWS:
+        row(label, key, *unit)
     width = max(len(r[0]) for r in rows) if rows else 0
     value_width = max(len(r[1]) for r in rows) if rows else 0
     lines = [f"{label:<{width}}  {value:>{value_width}}  {verdict}".rstrip() for label, value, verdict in rows]
