@@ -15,7 +15,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from tests.cli.helpers import SEED_HASH, one_line_error
+from tests.cli.helpers import one_line_error
+from tests.support.spec import V1_HASH
 from webhook.cli.main import cli
 
 LIBRARY_WORDS = ("MaxRetryError", "urllib3", "NewConnectionError", "ApiException", "Traceback", "Exception")
@@ -133,7 +134,7 @@ def bare_pod(index: int, *, config_hash: str) -> dict[str, Any]:
 def test_pages_through_every_list_with_limit_and_continue(tmp_path: Path, fake_api: str) -> None:
     configmap = {"metadata": {"name": "env-config", "namespace": "team"}, "data": {"log_level": "INFO"}}
     FakeAPI.LISTS["/api/v1/namespaces/team/configmaps"] = [configmap]
-    FakeAPI.LISTS["/api/v1/namespaces/team/pods"] = [bare_pod(i, config_hash=SEED_HASH) for i in range(1203)]
+    FakeAPI.LISTS["/api/v1/namespaces/team/pods"] = [bare_pod(i, config_hash=V1_HASH) for i in range(1203)]
     result = run("--kubeconfig", str(kubeconfig(tmp_path, fake_api, namespace="team")), "--format", "json")
     assert result.exit_code == 1, result.stderr  # envFrom without a strategy: a finding per pod
     document = json.loads(result.stdout)

@@ -226,6 +226,26 @@ def test_a_bad_file_in_a_folder_is_skipped_with_line_and_column(run: Run, write:
     ]
 
 
+def test_a_configmap_the_api_server_would_refuse_is_skipped_in_a_folder(run: Run, write: Write, tmp_path: Path) -> None:
+    """A bad ConfigMap found by a walk is listed, not fatal (named on the command line it is exit 2)."""
+    write("dir/a.yaml", deployment("fine"))
+    bad = write("dir/testdata/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: [x]\n")
+    result = run("scan", "--format", "json", str(tmp_path / "dir"))
+    assert result.exit_code == 1, result.stderr
+    report = json.loads(result.stdout)
+    assert [f["name"] for f in report["findings"]] == ["fine"]
+    assert report["summary"]["skipped"]["files"] == [
+        {
+            "file": str(bad),
+            "reason": "a ConfigMap the API server would refuse",
+            "detail": f'{bad}:1: ConfigMap "a": data is not a map',
+        }
+    ]
+    strict = run("scan", "--strict", str(tmp_path / "dir"))
+    assert strict.exit_code == 2
+    one_line_error(run("scan", str(bad)), f"{bad}:1", "data is not a map")
+
+
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [

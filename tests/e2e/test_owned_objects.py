@@ -17,7 +17,7 @@ from tests.e2e.conftest import records_for
 from tests.e2e.kube import Kube
 from tests.e2e.webhook_process import WebhookServer, render_webhook_configurations
 from tests.envtest import ControlPlane
-from tests.unit.policy.builders import container, env_from, pod_spec, workload
+from tests.support.builders import container, env_from, pod_spec, workload
 from webhook.policy import HASH_ANNOTATION
 
 pytestmark = pytest.mark.e2e

@@ -21,7 +21,7 @@ import pytest
 
 from tests.e2e.kube import Kube, wait_for
 from tests.envtest import ControlPlane
-from tests.unit.policy.builders import cm_volume, container, env_from, mount, pod_spec, workload
+from tests.support.builders import cm_volume, container, env_from, mount, pod_spec, workload
 
 pytestmark = pytest.mark.e2e
 

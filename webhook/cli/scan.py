@@ -97,7 +97,7 @@ def run_scan(paths: tuple[str, ...], *, values: tuple[str, ...] = (), allow_empt
         inputs = gather(paths, values=values, wanted=_built)
         if not inputs.objects and not allow_empty:
             raise InputError(empty_message(paths, inputs))
-        return scan_objects(inputs.objects, files=inputs.files, skipped=inputs.skipped)
+        return scan_objects(inputs.objects, files=inputs.files, skipped=inputs.skipped, named=paths)
     except ManifestError as error:
         raise InputError(str(error)) from error
 

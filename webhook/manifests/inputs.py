@@ -41,6 +41,7 @@ NOT_YAML: Final = "not valid YAML or JSON"
 CUSTOM_TAG: Final = "YAML for another program: it uses tags Kubernetes does not read"
 NO_KIND: Final = "not a Kubernetes object: no apiVersion and kind"
 UNREADABLE: Final = "cannot be read"
+BROKEN_CONFIGMAP: Final = "a ConfigMap the API server would refuse"
 KUSTOMIZATION_FILES: Final = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 SKIPPED_FOLDERS: Final = frozenset({".git"})
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.unit.policy.builders import (
+from tests.support.builders import (
     ENV_CONFIG,
     ENV_FROM_SPEC,
     SEED_HASH,

@@ -9,11 +9,11 @@ among the inputs counts as not existing, which changes no finding: only the hash
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from webhook.cli.report.model import Judged, ScanReport, Summary
 from webhook.manifests.configmaps import ConfigMapError, configmap_content, is_configmap
-from webhook.manifests.inputs import Skip
+from webhook.manifests.inputs import BROKEN_CONFIGMAP, Skip
 from webhook.manifests.loader import Located, ManifestError
 from webhook.policy import ConfigMapContent, Mode, Operation, evaluate, read_workload
 
@@ -21,9 +21,17 @@ DEFAULT_NAMESPACE = "default"
 """Where an object without a namespace goes when applied (kubectl without `-n`, or Helm)."""
 
 
-def scan_objects(objects: Sequence[Located], *, files: int, skipped: Sequence[Skip] = ()) -> ScanReport:
-    """Judge each workload once; owned and deleting objects are counted, not judged."""
-    configmaps = configmaps_by_namespace(objects)
+def scan_objects(
+    objects: Sequence[Located], *, files: int, skipped: Sequence[Skip] = (), named: Collection[str] = ()
+) -> ScanReport:
+    """Judge each workload once; owned and deleting objects are counted, not judged.
+
+    A ConfigMap the API server would refuse stops the scan when it is in a file named on the
+    command line (`named`), and is skipped with its reason when a folder walk found it: one bad
+    test fixture must not hide a repository's findings.
+    """
+    configmaps, broken = configmaps_by_namespace(objects, named=named)
+    skipped = [*skipped, *broken]
     judged: list[Judged] = []
     owned = deleting = 0
     for located in objects:
@@ -63,23 +71,25 @@ def scan_objects(objects: Sequence[Located], *, files: int, skipped: Sequence[Sk
     return ScanReport(workloads=tuple(judged), summary=summary, skipped=tuple(skipped))
 
 
-def configmaps_by_namespace(objects: Iterable[Located]) -> dict[str, dict[str, ConfigMapContent]]:
-    """ConfigMaps by (namespace or `default`) then name; a later one replaces an earlier one,
-    as a later `kubectl apply` would."""
+def configmaps_by_namespace(
+    objects: Iterable[Located], *, named: Collection[str] = ()
+) -> tuple[dict[str, dict[str, ConfigMapContent]], list[Skip]]:
+    """ConfigMaps by (namespace or `default`) then name, a later one replacing an earlier one as a
+    later `kubectl apply` would; and the skips for unreadable ConfigMaps outside `named` files."""
     found: dict[str, dict[str, ConfigMapContent]] = {}
+    broken: list[Skip] = []
     for located in objects:
         if not is_configmap(located.obj):
             continue
-        namespace, content = _content(located)
+        try:
+            namespace, content = configmap_content(located.obj)
+        except ConfigMapError as error:
+            if located.source.file in named:
+                raise ManifestError(f"{where(located)}: {error}") from error
+            broken.append(Skip(file=located.source.file, reason=BROKEN_CONFIGMAP, detail=f"{where(located)}: {error}"))
+            continue
         found.setdefault(namespace or DEFAULT_NAMESPACE, {})[content.name] = content
-    return found
-
-
-def _content(located: Located) -> tuple[str | None, ConfigMapContent]:
-    try:
-        return configmap_content(located.obj)
-    except ConfigMapError as error:
-        raise ManifestError(f"{where(located)}: {error}") from error
+    return found, broken
 
 
 def where(located: Located) -> str:
