@@ -54,11 +54,11 @@ def test_controller_owned_pods_are_not_sent_but_admitted(
     ns = namespace("enforce")
     kube.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "env-config"},
                 "data": {"log_level": "INFO"}}, namespace=ns)  # fmt: skip
-    # A real owner (no controller manager runs here, so it never creates Pods itself).
-    replica_set = workload("ReplicaSet", pod_spec(container()), name="owner", namespace=None)
-    owner = kube.apply(replica_set, namespace=ns)
+    # A real owner that no controller manages: a ReplicaSet would release (un-own) a Pod its
+    # selector does not match, and the garbage collector deletes what a missing owner owned.
+    owner = kube.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "owner"}}, namespace=ns)
     assert owner.ok, owner.body
-    reference = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "owner", "uid": owner.body["metadata"]["uid"]}
+    reference = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner.body["metadata"]["uid"]}
     exclusions_before = apiserver_counters(kube, "apiserver_admission_match_condition_exclusions_total")
 
     # Owned: in enforce, with a reference that would be denied on a bare Pod. Created, then updated.

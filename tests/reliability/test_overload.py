@@ -22,7 +22,10 @@ from tests.reliability.figures import record
 from tests.reliability.probes import wait_workers
 from tests.server.harness import Pki
 
-pytestmark = [pytest.mark.e2e, pytest.mark.server]  # e2e: needs the Go-built load generator
+# e2e: needs the Go-built load generator. slow: the slowest answer is sensitive to whatever
+# else the 2 cores run; beside other suites it reached 2.0 and 4.1 s (alone: 0.17-0.30 s), so it
+# runs in `make reliability`, and `make bench` reports it as overload_max_ms.
+pytestmark = [pytest.mark.e2e, pytest.mark.server, pytest.mark.slow]
 
 CONNECTIONS = 32
 SECONDS = 10.0
