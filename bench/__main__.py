@@ -5,7 +5,8 @@ Phases, all in one run so every ratio is measured side by side:
 1. admission: `reload-safe serve` (static source) and the null webhook, attacked by vegeta
    over TLS keep-alive at max throughput and at a fixed rate (bench/admission.py);
 2. memory and end-to-end, on the real control plane (bench/cluster.py);
-3. `reload-safe scan` over a large manifest set (bench/scan.py).
+3. `reload-safe scan` over a large manifest set (bench/scan.py);
+4. webhook calls per rollout, through kube-controller-manager (bench/calls.py).
 
 `--smoke` runs every phase at tiny sizes for a few seconds: tests/bench keeps it working.
 Results: a table on stdout, JSON in `--out` (default bench/results/latest.json), the latency
@@ -26,13 +27,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from bench import admission, cluster, report, scan
+from bench import admission, calls, cluster, report, scan
 from bench.loadgen import ensure_vegeta
 from bench.null_server import serve_default
 
 REPO: Final = Path(__file__).resolve().parents[1]
 SEED: Final = 7
-PHASES: Final = ("admission", "cluster", "scan")
+PHASES: Final = ("admission", "cluster", "scan", "calls")
 SERVER_THREADS: Final = int(serve_default("workers")) * int(serve_default("threads"))
 """Closed-loop connections at max throughput: one per request thread of the server (2 x 4).
 Each attack opens new keep-alive connections, which the kernel spreads over the two workers
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         vegeta = ensure_vegeta()
         facts["vegeta"] = _vegeta_version(vegeta)
-        admission_results = cluster_results = scan_results = None
+        admission_results = cluster_results = scan_results = calls_results = None
         if "admission" in phases:
             log("admission reviews: reload-safe vs the null webhook")
             admission_results = admission.run(
@@ -110,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
             scan_results = scan.run(
                 count=sizes["scan"]["count"], runs=sizes["scan"]["runs"], work_dir=work_dir / "scan", seed=SEED, log=log
             )
+        if "calls" in phases:  # the same size in smoke mode: one Deployment is quick
+            log("webhook calls per rollout (kube-controller-manager making the ReplicaSet and Pods)")
+            calls_results = calls.run(work_dir=work_dir / "calls", log=log)
     finally:
         if args.work_dir is None:
             shutil.rmtree(work_dir, ignore_errors=True)
@@ -124,7 +128,12 @@ def main(argv: list[str] | None = None) -> int:
         "server": "reload-safe serve defaults: gunicorn gthread, 2 workers x 4 threads, TLS, keep-alive",
     }
     results = report.build(
-        admission=admission_results, cluster=cluster_results, scan=scan_results, settings=settings, facts=facts
+        admission=admission_results,
+        cluster=cluster_results,
+        scan=scan_results,
+        calls=calls_results,
+        settings=settings,
+        facts=facts,
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")

@@ -118,7 +118,9 @@ class ClusterResults:
 
 def run(*, sizes: ClusterSizes, work_dir: Path, seed: int, log: Any) -> ClusterResults:
     rng = random.Random(seed)
-    with ControlPlane(work_dir=work_dir / "controlplane") as cp:
+    # No kube-controller-manager: the ReplicaSets and Pods it would make from every timed
+    # Deployment would load the machine and the webhook in the middle of the measurement.
+    with ControlPlane(work_dir=work_dir / "controlplane", controller_manager=False) as cp:
         log(f"  control plane {cp.apiserver_version()} at {cp.url}")
         started = time.monotonic()
         _create_configmaps(cp, sizes=sizes, rng=rng)

@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from bench import procs
 from bench.admission import AdmissionResults
+from bench.calls import CallsResults
 from bench.cluster import ClusterResults
 from bench.loadgen import AttackResult
 from bench.scan import ScanResults
@@ -117,6 +118,7 @@ def build(
     scan: ScanResults | None,
     settings: dict[str, Any],
     facts: dict[str, Any],
+    calls: CallsResults | None = None,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if admission is not None:
@@ -203,6 +205,18 @@ def build(
                 "findings": scan.findings,
             },
         }
+    if calls is not None:
+        out |= {
+            "calls_per_rollout": calls.calls_per_rollout,
+            "calls": {
+                "what": f"admission webhook calls to reload-safe for creating one Deployment of {calls.replicas} "
+                "replicas, until its Pods exist (API server /metrics, chart's configurations)",
+                "replicas": calls.replicas,
+                "by_webhook": calls.by_webhook,
+                "audit_lines_by_kind": calls.by_kind,
+                "pods_after_s": calls.pods_after_s,
+            },
+        }
     out["targets"] = {
         key: {"target": f"{op} {limit:g}", "measured": out[key], "met": _meets(out[key], op, limit)}
         for key, (op, limit) in TARGETS.items()
@@ -257,6 +271,7 @@ def table(results: dict[str, Any]) -> str:
     row("  reload-safe's own time per create p50", "e2e_server_p50_ms", " ms")
     row("  reload-safe's own time per create p95", "e2e_server_p95_ms", " ms")
     row("scan workloads/s", "scan_workloads_per_s")
+    row("webhook calls per 10-replica Deployment", "calls_per_rollout")
     width = max(len(r[0]) for r in rows) if rows else 0
     value_width = max(len(r[1]) for r in rows) if rows else 0
     lines = [f"{label:<{width}}  {value:>{value_width}}  {verdict}".rstrip() for label, value, verdict in rows]

@@ -20,7 +20,7 @@ import yaml
 from kubernetes import client
 
 from tests.e2e.controller_process import LEASE_NAMESPACE, ControllerProcess
-from tests.e2e.kube import Answer, Kube
+from tests.e2e.kube import Answer, Kube, names, settled_replica_sets
 from tests.e2e.webhook_process import WebhookServer, register, render_webhook_configurations
 from tests.envtest import ControlPlane
 from webhook.policy import HASH_ANNOTATION
@@ -111,7 +111,10 @@ def main() -> int:
     n = Narrator()
     with tempfile.TemporaryDirectory(prefix="reload-safe-demo-") as tmp:
         work = Path(tmp)
-        n.title("start a real control plane (etcd + kube-apiserver built from Go modules) on loopback")
+        n.title(
+            "start a real control plane (etcd + kube-apiserver + kube-controller-manager built from Go modules)"
+            " on loopback"
+        )
         with ControlPlane(work_dir=work / "controlplane") as cp:
             n.show("kube-apiserver", cp.url)
             kube = Kube(cp.api_client())
@@ -184,6 +187,7 @@ def run_experiment(n: Narrator, kube: Kube, core: client.CoreV1Api) -> None:
     before = answer.body
     n.show("generation", before["metadata"]["generation"])
     n.show("config hash", template_hash(before))
+    replica_sets = {name: _show_replica_sets(n, kube, ns, name) for name in ("my-nginx", "my-nginx-2")}
 
     n.title("`kubectl edit configmap env-config`: log_level INFO → DEBUG — and nothing else")
     edited = {**SEED_CONFIGMAP, "data": {"log_level": "DEBUG"}}
@@ -197,6 +201,15 @@ def run_experiment(n: Narrator, kube: Kube, core: client.CoreV1Api) -> None:
     after = _wait_for_rollout(kube, ns, "my-nginx-2", before)
     n.show("generation", f"{before['metadata']['generation']} → {after['metadata']['generation']}")
     n.show("config hash", f"{template_hash(before)} → {template_hash(after)}")
+    n.say(
+        "kube-controller-manager turns the new pod template into a new ReplicaSet, which is what a rollout"
+        " is; the Deployment that did not opt in gets none."
+    )
+    for name, opted in (("my-nginx-2", "opted in"), ("my-nginx", "did not opt in")):
+        current = names(settled_replica_sets(kube, name, namespace=ns))
+        new = [rs for rs in current if rs not in replica_sets[name]]
+        n.show(f"new ReplicaSets of {name} ({opted})", ", ".join(new) if new else "none")
+        replica_sets[name] = current
     for event in core.list_namespaced_event(ns).items:
         if event.reason == "ConfigChanged":
             n.show(f"Event {event.reason} on {event.involved_object.kind}/{event.involved_object.name}", event.message)
@@ -206,6 +219,11 @@ def run_experiment(n: Narrator, kube: Kube, core: client.CoreV1Api) -> None:
     again = kube.apply(declared, namespace=ns)
     n.answered(again)
     n.show("generation", again.body["metadata"]["generation"])
+    current = names(settled_replica_sets(kube, "my-nginx-2", namespace=ns))
+    n.show(
+        "new ReplicaSets of my-nginx-2",
+        ", ".join(rs for rs in current if rs not in replica_sets["my-nginx-2"]) or "none",
+    )
 
     n.title("the subPath case: a file mounted with subPath is never refreshed either")
     n.sent(
@@ -213,6 +231,14 @@ def run_experiment(n: Narrator, kube: Kube, core: client.CoreV1Api) -> None:
         {"spec": {"template": {"spec": subpath_deployment()["spec"]["template"]["spec"]}}},
     )
     n.answered(kube.apply(subpath_deployment(), namespace=ns))
+
+
+def _show_replica_sets(n: Narrator, kube: Kube, ns: str, name: str) -> list[str]:
+    """Print the Deployment's ReplicaSets (once the deployment controller caught up) and
+    return their names, to tell the new ones later."""
+    current = names(settled_replica_sets(kube, name, namespace=ns))
+    n.show(f"ReplicaSets of {name}", ", ".join(current))
+    return current
 
 
 def _wait_for_rollout(kube: Kube, ns: str, name: str, before: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:

@@ -40,6 +40,7 @@ KEYS = (
     "e2e_server_p95_ms",
     "scan_workloads_per_s",
     "loadgen_cpu_per_server_cpu",
+    "calls_per_rollout",
 )
 
 
@@ -114,6 +115,16 @@ def test_end_to_end_went_through_the_webhook(results: dict[str, Any]) -> None:
     # The server's own time, from its audit lines, is part of each create's time.
     assert 0 < results["e2e_server_p50_ms"] <= results["e2e_server_p95_ms"]
     assert results["e2e_server_p50_ms"] < e2e["with_webhook_ms"]["p50"]
+
+
+def test_calls_per_rollout_is_the_api_servers_count_of_the_rollouts_reviews(results: dict[str, Any]) -> None:
+    calls = results["calls"]
+    assert calls["replicas"] == 10
+    assert results["calls_per_rollout"] == sum(calls["by_webhook"].values())
+    # The webhook wrote one audit line per call it answered: the same count, by kind, and the
+    # Deployment itself was both mutated and validated.
+    assert sum(calls["audit_lines_by_kind"].values()) == results["calls_per_rollout"]
+    assert calls["audit_lines_by_kind"]["Deployment"] == 2
 
 
 def test_targets_and_machine_facts(results: dict[str, Any]) -> None:

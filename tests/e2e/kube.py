@@ -3,14 +3,21 @@ what it answered — the stored object, the `Warning` headers, or the error stat
 
 Server-side apply (`kubectl apply --server-side`) creates or updates in one call, and re-applying
 an unchanged manifest is a no-op, which is exactly the behaviour the tests assert on.
+
+With kube-controller-manager in the control plane (tests/envtest), a rollout is what a user sees:
+a new ReplicaSet. `replica_sets` lists a Deployment's own (by ownerReference), and
+`settled_replica_sets` waits until the deployment controller has caught up, so that "one rollout"
+can be asserted as "exactly one new ReplicaSet". `wait_for` is the one polling helper.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
@@ -27,6 +34,7 @@ RESOURCES: Final = {
     "CronJob": ("/apis/batch/v1", "cronjobs"),
 }
 _WARNING: Final = re.compile(r'^\s*\d{3}\s+\S+\s+"(?P<text>(?:[^"\\]|\\.)*)"')
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -105,7 +113,120 @@ class Kube:
     def get(self, kind: str, name: str, *, namespace: str) -> Answer:
         return self._call("GET", self._path(kind, namespace, name))
 
+    def list_objects(self, kind: str, *, namespace: str) -> list[dict[str, Any]]:
+        """Every object of `kind` in `namespace` (raises on an error answer: a list that
+        silently came back empty would make "no new ReplicaSet" pass for the wrong reason)."""
+        answer = self._call("GET", self._path(kind, namespace))
+        if not answer.ok:
+            raise RuntimeError(f"listing {kind} in {namespace}: {answer.status} {answer.message}")
+        return list(answer.body.get("items") or [])
+
     def patch_merge(self, kind: str, name: str, patch: dict[str, Any], *, namespace: str) -> Answer:
         return self._call(
             "PATCH", self._path(kind, namespace, name), body=patch, content_type="application/merge-patch+json"
         )
+
+
+def wait_for(check: Callable[[], _T], *, timeout: float = 15.0, step: float = 0.2, what: str = "condition") -> _T:
+    """Call `check` every `step` seconds until it returns something truthy, and return that;
+    fail the test (AssertionError) after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        assert time.monotonic() < deadline, f"{what} not reached within {timeout}s"
+        time.sleep(step)
+
+
+def owned_by(obj: dict[str, Any], owner: dict[str, Any]) -> bool:
+    """Whether `owner` is `obj`'s controller (matched by uid, as the garbage collector does:
+    a Deployment deleted and re-created under the same name is another owner)."""
+    uid = owner["metadata"]["uid"]
+    refs = obj["metadata"].get("ownerReferences") or []
+    return any(ref.get("uid") == uid and ref.get("controller") for ref in refs)
+
+
+def replica_sets(kube: Kube, deployment: str, *, namespace: str) -> list[dict[str, Any]]:
+    """The ReplicaSets the Deployment named `deployment` controls, oldest revision first
+    (kube-controller-manager's `deployment.kubernetes.io/revision`)."""
+    owner = kube.get("Deployment", deployment, namespace=namespace)
+    if not owner.ok:
+        raise RuntimeError(f"Deployment {namespace}/{deployment}: {owner.status} {owner.message}")
+    return _owned_replica_sets(owner.body, kube.list_objects("ReplicaSet", namespace=namespace))
+
+
+def _owned_replica_sets(deployment: dict[str, Any], candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted((rs for rs in candidates if owned_by(rs, deployment)), key=_revision)
+
+
+def _revision(replica_set: dict[str, Any]) -> int:
+    annotations = replica_set["metadata"].get("annotations") or {}
+    return int(annotations.get("deployment.kubernetes.io/revision", "0"))
+
+
+def _observed(deployment: dict[str, Any]) -> bool:
+    """The deployment controller has seen this generation; it creates the ReplicaSet of a new
+    pod template before it records that, so the ReplicaSets listed after are complete."""
+    seen = (deployment.get("status") or {}).get("observedGeneration", 0)
+    return bool(seen >= deployment["metadata"]["generation"])
+
+
+def names(objects: list[dict[str, Any]]) -> list[str]:
+    return [obj["metadata"]["name"] for obj in objects]
+
+
+def settled_replica_sets(
+    kube: Kube, deployment: str, *, namespace: str, quiet: float = 2.0, timeout: float = 30.0
+) -> list[dict[str, Any]]:
+    """The Deployment's ReplicaSets once the count has settled: the deployment controller has
+    observed the Deployment's current generation, and the set of ReplicaSets stayed the same
+    for `quiet` seconds, so a rollout someone is about to cause (a debounced controller) has
+    time to show.
+
+    Count what is new against a list taken before the change: `len(after) - len(before)`
+    is the number of rollouts (kube-controller-manager keeps up to 10 old ReplicaSets)."""
+
+    def snapshot() -> list[dict[str, Any]] | None:
+        owner = kube.get("Deployment", deployment, namespace=namespace).body
+        if not _observed(owner):
+            return None
+        return _owned_replica_sets(owner, kube.list_objects("ReplicaSet", namespace=namespace))
+
+    return _settled(snapshot, key=names, quiet=quiet, timeout=timeout, what=f"the ReplicaSets of {deployment}")
+
+
+def settled_replica_sets_by_deployment(
+    kube: Kube, *, namespace: str, quiet: float = 2.0, timeout: float = 60.0
+) -> dict[str, list[str]]:
+    """`settled_replica_sets` for every Deployment of the namespace at once, in two list calls
+    per poll (for tests with hundreds of Deployments): Deployment name -> its ReplicaSets'
+    names, oldest revision first, once every Deployment is observed and nothing changed for
+    `quiet` seconds."""
+
+    def snapshot() -> dict[str, list[str]] | None:
+        deployments = kube.list_objects("Deployment", namespace=namespace)
+        if not all(_observed(deployment) for deployment in deployments):
+            return None
+        candidates = kube.list_objects("ReplicaSet", namespace=namespace)
+        return {d["metadata"]["name"]: names(_owned_replica_sets(d, candidates)) for d in deployments}
+
+    return _settled(snapshot, key=lambda m: m, quiet=quiet, timeout=timeout, what=f"the ReplicaSets in {namespace}")
+
+
+def _settled(
+    snapshot: Callable[[], _T | None], *, key: Callable[[_T], object], quiet: float, timeout: float, what: str
+) -> _T:
+    """The first `snapshot()` whose `key` has stayed the same (and not None) for `quiet`
+    seconds, polled with `wait_for`."""
+    last: list[Any] = [None, time.monotonic()]  # key, since when
+
+    def still() -> tuple[_T] | None:
+        value, now = snapshot(), time.monotonic()
+        current = None if value is None else key(value)
+        if value is None or current != last[0]:
+            last[:] = [current, now]
+            return None
+        return (value,) if now - last[1] >= quiet else None
+
+    return wait_for(still, timeout=timeout, what=f"{what} settled")[0]

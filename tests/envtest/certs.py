@@ -1,9 +1,12 @@
 """Certificates and keys for the loopback control plane.
 
 One throw-away CA signs the API server's serving certificate (IP SAN 127.0.0.1, DNS
-localhost) and the admin client certificate (group ``system:masters``); the API server
-trusts that CA for client certificates (``--client-ca-file``). A separate RSA key pair
-signs service-account tokens. Everything is written as PEM into one folder.
+localhost), the admin client certificate (group ``system:masters``), and
+kube-controller-manager's client certificate (user ``system:kube-controller-manager``, which
+the API server's bootstrap RBAC binds to that component's role, so it runs with the
+permissions it has in a real cluster, not as an admin) and serving certificate; the API server
+trusts that CA for client certificates (``--client-ca-file``). A separate RSA key pair signs
+service-account tokens. Everything is written as PEM into one folder.
 """
 
 from __future__ import annotations
@@ -18,10 +21,21 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["ADMIN_GROUP", "ADMIN_USER", "CertPaths", "KeyPair", "generate_control_plane_certs", "issue_cert", "new_ca"]
+__all__ = [
+    "ADMIN_GROUP",
+    "ADMIN_USER",
+    "CONTROLLER_MANAGER_USER",
+    "CertPaths",
+    "KeyPair",
+    "generate_control_plane_certs",
+    "issue_cert",
+    "new_ca",
+]
 
 ADMIN_USER = "reload-safe-admin"
 ADMIN_GROUP = "system:masters"
+#: The user bootstrap RBAC grants the ``system:kube-controller-manager`` ClusterRole.
+CONTROLLER_MANAGER_USER = "system:kube-controller-manager"
 
 _VALIDITY = dt.timedelta(days=7)
 _BACKDATE = dt.timedelta(hours=1)
@@ -48,6 +62,10 @@ class CertPaths:
     admin_key: Path
     sa_public_key: Path
     sa_private_key: Path
+    controller_manager_cert: Path
+    controller_manager_key: Path
+    controller_manager_serving_cert: Path
+    controller_manager_serving_key: Path
 
 
 def _ec_key() -> ec.EllipticCurvePrivateKey:
@@ -167,7 +185,8 @@ def _write(path: Path, data: bytes, private: bool = False) -> Path:
 
 
 def generate_control_plane_certs(directory: Path) -> CertPaths:
-    """Write CA, API-server serving cert, admin client cert and SA key pair into ``directory``."""
+    """Write CA, API-server serving cert, admin client cert, SA key pair and
+    kube-controller-manager's client and serving certs into ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     ca, ca_key, ca_cert = new_ca()
     serving = issue_cert(
@@ -179,6 +198,10 @@ def generate_control_plane_certs(directory: Path) -> CertPaths:
         server=True,
     )
     admin = issue_cert(ca_key, ca_cert, ADMIN_USER, organizations=(ADMIN_GROUP,), client=True)
+    kcm = issue_cert(ca_key, ca_cert, CONTROLLER_MANAGER_USER, client=True)
+    kcm_serving = issue_cert(
+        ca_key, ca_cert, "kube-controller-manager", dns_names=("localhost",), ip_addresses=("127.0.0.1",), server=True
+    )
     sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     sa_pub = sa_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -193,4 +216,10 @@ def generate_control_plane_certs(directory: Path) -> CertPaths:
         admin_key=_write(directory / "admin.key", admin.key_pem, private=True),
         sa_public_key=_write(directory / "sa.pub", sa_pub),
         sa_private_key=_write(directory / "sa.key", _key_pem(sa_key), private=True),
+        controller_manager_cert=_write(directory / "kube-controller-manager.crt", kcm.cert_pem),
+        controller_manager_key=_write(directory / "kube-controller-manager.key", kcm.key_pem, private=True),
+        controller_manager_serving_cert=_write(directory / "kube-controller-manager-serving.crt", kcm_serving.cert_pem),
+        controller_manager_serving_key=_write(
+            directory / "kube-controller-manager-serving.key", kcm_serving.key_pem, private=True
+        ),
     )

@@ -1,11 +1,12 @@
-"""A loopback Kubernetes control plane (etcd + kube-apiserver) for tests.
+"""A loopback Kubernetes control plane (etcd + kube-apiserver + kube-controller-manager) for tests.
 
-Modelled on controller-runtime's envtest: real etcd and kube-apiserver binaries (built from
-Go modules by ``tests/tools/build.sh``), started on 127.0.0.1 with ports picked at run time,
-in a temporary folder holding the certificates, the etcd data, the logs and a kubeconfig.
-There is no controller-manager, scheduler or kubelet: objects are stored and admitted
-(webhooks included) but nothing reconciles them (no ReplicaSets from Deployments, no garbage
-collection, and a deleted namespace stays ``Terminating`` for ever).
+Modelled on controller-runtime's envtest: real etcd, kube-apiserver and kube-controller-manager
+binaries (built from Go modules by ``tests/tools/build.sh``), started on 127.0.0.1 with ports
+picked at run time, in a temporary folder holding the certificates, the etcd data, the logs
+and a kubeconfig. kube-controller-manager runs the workload controllers (Deployments make
+ReplicaSets, ReplicaSets make Pods), the garbage collector and the namespace controller (a
+deleted namespace really goes away); ``controller_manager=False`` leaves it out, as before.
+There is no scheduler or kubelet: Pods are created and stay ``Pending``.
 
 Usage::
 
@@ -47,12 +48,13 @@ from typing import IO, Any
 
 import yaml
 
-from .certs import ADMIN_GROUP, ADMIN_USER, CertPaths, generate_control_plane_certs
+from .certs import ADMIN_GROUP, ADMIN_USER, CONTROLLER_MANAGER_USER, CertPaths, generate_control_plane_certs
 
 __all__ = [
     "BUILD_SCRIPT",
     "DEFAULT_AUDIT_POLICY",
     "DEFAULT_CLI_KUBECONFIG",
+    "DEFAULT_CONTROLLERS",
     "ControlPlane",
     "ControlPlaneError",
     "ensure_tools",
@@ -69,7 +71,28 @@ BUILD_SCRIPT = TOOLS_DIR / "build.sh"
 DEFAULT_CLI_KUBECONFIG = "/tmp/reload-safe/kubeconfig"
 LOOPBACK = "127.0.0.1"
 SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
-TOOL_NAMES = ("kube-apiserver", "etcd", "helm")
+TOOL_NAMES = ("kube-apiserver", "kube-controller-manager", "etcd", "helm")
+
+#: The controllers ``ControlPlane`` runs in kube-controller-manager: the workload controllers
+#: (so a rollout is a new ReplicaSet, as a user sees it), the garbage collector (owned objects
+#: go with their owner) and the namespace controller (deleted namespaces go away), and the
+#: service-account controllers. Left out: everything that needs nodes, a cloud or a network
+#: (node lifecycle, IPAM, routes, services, endpoints), certificates, quotas, and the
+#: ``kube-root-ca.crt`` publisher, whose ConfigMap in every namespace would only add noise
+#: for a ConfigMap-watching webhook.
+DEFAULT_CONTROLLERS: tuple[str, ...] = (
+    "deployment-controller",
+    "replicaset-controller",
+    "statefulset-controller",
+    "daemonset-controller",
+    "job-controller",
+    "cronjob-controller",
+    "replicationcontroller-controller",
+    "garbage-collector-controller",
+    "namespace-controller",
+    "serviceaccount-controller",
+    "serviceaccount-token-controller",
+)
 
 #: Audit policy used by ``ControlPlane(audit=True)``: Metadata level (which carries the
 #: admission webhooks' ``auditAnnotations``) for workloads, pods, ConfigMaps and namespaces;
@@ -103,7 +126,7 @@ class ControlPlaneError(RuntimeError):
 
 
 def ensure_tools(*, quiet: bool = False) -> Path:
-    """Return the folder holding ``kube-apiserver``, ``etcd`` and ``helm``.
+    """Return the folder holding ``kube-apiserver``, ``kube-controller-manager``, ``etcd`` and ``helm``.
 
     ``RELOAD_SAFE_TOOLS`` (what ``make test`` exports; ``RELOAD_SAFE_TOOLS_DIR`` is an alias),
     when set, names a folder of ready binaries and is used as is. Otherwise
@@ -130,7 +153,9 @@ def ensure_tools(*, quiet: bool = False) -> Path:
         directory = Path(lines[-1].strip())
     missing = [n for n in TOOL_NAMES if not os.access(directory / n, os.X_OK)]
     if missing:
-        raise ControlPlaneError(f"{directory} lacks executable {', '.join(missing)}")
+        raise ControlPlaneError(
+            f"{directory} lacks executable {', '.join(missing)} (an older tools cache? `make tools` builds them)"
+        )
     return directory
 
 
@@ -268,10 +293,10 @@ class _Process:
 
 
 class ControlPlane:
-    """etcd + kube-apiserver on 127.0.0.1, for tests and ``make cluster``.
+    """etcd + kube-apiserver + kube-controller-manager on 127.0.0.1, for tests and ``make cluster``.
 
     Args:
-        tools_dir: folder with ``etcd`` and ``kube-apiserver``; default :func:`ensure_tools`.
+        tools_dir: folder with the binaries of :data:`TOOL_NAMES`; default :func:`ensure_tools`.
         work_dir: folder for certs, data, logs and kubeconfig; default a new temp folder,
             removed by :meth:`stop` (unless ``keep_work_dir`` or ``RELOAD_SAFE_ENVTEST_KEEP=1``).
             A given folder is never removed.
@@ -280,8 +305,12 @@ class ControlPlane:
             policy; the API server then logs JSON events to :attr:`audit_log_path`.
         admission_control_config: an ``AdmissionConfiguration`` (mapping, written as YAML) or
             the path of one, passed as ``--admission-control-config-file``.
-        apiserver_args / etcd_args: flags (name without ``--`` -> value) that override or add
-            to the defaults; a value of ``None`` removes a default flag.
+        controller_manager: run kube-controller-manager (default); ``False`` gives the bare
+            etcd + kube-apiserver of earlier versions, where nothing reconciles anything (a
+            benchmark that times creates alone, or a test that must see objects untouched).
+        apiserver_args / etcd_args / controller_manager_args: flags (name without ``--`` ->
+            value) that override or add to the defaults; a value of ``None`` removes a
+            default flag.
         start_timeout: seconds to wait for each process to become healthy.
         stop_timeout: seconds between SIGTERM and SIGKILL.
     """
@@ -296,6 +325,8 @@ class ControlPlane:
         admission_control_config: Mapping[str, Any] | Path | str | None = None,
         apiserver_args: Mapping[str, str | None] | None = None,
         etcd_args: Mapping[str, str | None] | None = None,
+        controller_manager: bool = True,
+        controller_manager_args: Mapping[str, str | None] | None = None,
         start_timeout: float = 120.0,
         stop_timeout: float = 15.0,
         keep_work_dir: bool | None = None,
@@ -307,6 +338,8 @@ class ControlPlane:
         self._admission_control_config = admission_control_config
         self._apiserver_overrides = dict(apiserver_args or {})
         self._etcd_overrides = dict(etcd_args or {})
+        self.controller_manager_enabled = controller_manager
+        self._controller_manager_overrides = dict(controller_manager_args or {})
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         if keep_work_dir is None:
@@ -321,12 +354,17 @@ class ControlPlane:
         self.apiserver_port = 0
         self.etcd_port = 0
         self.etcd_peer_port = 0
+        #: kube-controller-manager's secure port (healthz, metrics); 0 without it.
+        self.controller_manager_port = 0
         #: Effective kube-apiserver flags (name -> value); edit, then :meth:`restart_apiserver`.
         self.apiserver_args: dict[str, str] = {}
         #: Effective etcd flags (name -> value); edit, then :meth:`restart_etcd`.
         self.etcd_args: dict[str, str] = {}
+        #: Effective kube-controller-manager flags; edit, then :meth:`restart_controller_manager`.
+        self.controller_manager_args: dict[str, str] = {}
         self._etcd: _Process | None = None
         self._apiserver: _Process | None = None
+        self._controller_manager: _Process | None = None
         self._started = False
 
     # ------------------------------------------------------------------ properties
@@ -391,6 +429,23 @@ class ControlPlane:
         return self.work_dir / "logs" / "etcd.log"
 
     @property
+    def controller_manager_log_path(self) -> Path:
+        return self.work_dir / "logs" / "kube-controller-manager.log"
+
+    @property
+    def controller_manager_kubeconfig_path(self) -> Path:
+        """kube-controller-manager's kubeconfig (user ``system:kube-controller-manager``)."""
+        return self.work_dir / "kube-controller-manager.kubeconfig"
+
+    @property
+    def controller_manager_pid(self) -> int | None:
+        return self._controller_manager.pid if self._controller_manager else None
+
+    @property
+    def controller_manager_running(self) -> bool:
+        return self._controller_manager is not None and self._controller_manager.running()
+
+    @property
     def apiserver_pid(self) -> int | None:
         return self._apiserver.pid if self._apiserver else None
 
@@ -407,7 +462,7 @@ class ControlPlane:
         return self._etcd is not None and self._etcd.running()
 
     def binary(self, name: str) -> Path:
-        """Path of one of the built tools (``kube-apiserver``, ``etcd``, ``helm``)."""
+        """Path of one of the built tools (:data:`TOOL_NAMES`)."""
         if self._tools_dir is None:
             self._tools_dir = ensure_tools()
         return self._tools_dir / name
@@ -426,12 +481,14 @@ class ControlPlane:
         self.stop()
 
     def start(self) -> ControlPlane:
-        """Start etcd, then kube-apiserver; return when ``/readyz`` is healthy."""
+        """Start etcd, kube-apiserver, then kube-controller-manager (unless disabled); return
+        when the API server's ``/readyz`` is healthy and the controllers are running."""
         if self._started:
             raise ControlPlaneError("control plane already started")
         if self._tools_dir is None:
             self._tools_dir = ensure_tools()
-        for name in ("etcd", "kube-apiserver"):
+        needed = ("etcd", "kube-apiserver", *(("kube-controller-manager",) if self.controller_manager_enabled else ()))
+        for name in needed:
             if not os.access(self._tools_dir / name, os.X_OK):
                 raise ControlPlaneError(f"no executable {name} in {self._tools_dir}")
         if self._given_work_dir is not None:
@@ -456,13 +513,16 @@ class ControlPlane:
                     if attempt == 2 or "address already in use" not in str(exc):
                         raise
             self._write_kubeconfig()
+            if self.controller_manager_enabled:
+                self._start_controller_manager_on_a_free_port()
         except BaseException:
             self.stop()
             raise
         return self
 
     def stop(self) -> None:
-        """Stop kube-apiserver, then etcd (SIGTERM, SIGKILL after ``stop_timeout``); clean up."""
+        """Stop kube-controller-manager, kube-apiserver, then etcd (SIGTERM, SIGKILL after
+        ``stop_timeout``); clean up."""
         self._stop_processes()
         self._started = False
         with contextlib.suppress(Exception):
@@ -472,6 +532,8 @@ class ControlPlane:
             self._work_dir = None
 
     def _stop_processes(self) -> None:
+        if self._controller_manager is not None:
+            self._controller_manager.stop(self.stop_timeout)
         if self._apiserver is not None:
             self._apiserver.stop(self.stop_timeout)
         if self._etcd is not None:
@@ -524,6 +586,43 @@ class ControlPlane:
         """Stop and start kube-apiserver on the same port, with :attr:`apiserver_args`."""
         self.stop_apiserver(graceful=graceful)
         self.start_apiserver()
+
+    # --- kube-controller-manager
+
+    def _start_controller_manager_on_a_free_port(self) -> None:
+        """Its port is picked after the others: retry on a new one if it was taken meanwhile."""
+        for attempt in range(3):
+            self.controller_manager_port = _free_ports(1)[0]
+            self._controller_manager = None  # new port, new flags
+            try:
+                self.start_controller_manager()
+                return
+            except ControlPlaneError as exc:
+                self.stop_controller_manager()
+                if attempt == 2 or "address already in use" not in str(exc):
+                    raise
+
+    def start_controller_manager(self) -> None:
+        """(Re)start kube-controller-manager with :attr:`controller_manager_args`; wait until
+        it is healthy and its controllers run (the ``default`` ServiceAccount exists)."""
+        self._need(self._started or None, "ports")
+        if self._controller_manager is None:
+            self._write_controller_manager_kubeconfig()
+            self._controller_manager = _Process("kube-controller-manager", self.controller_manager_log_path)
+            self.controller_manager_args = self._controller_manager_flags()
+        binary = str(self.binary("kube-controller-manager"))
+        self._controller_manager.start([binary, *_flags(self.controller_manager_args)])
+        self.wait_controller_manager()
+
+    def stop_controller_manager(self, *, graceful: bool = True) -> None:
+        """Stop kube-controller-manager alone: objects stay, nothing reconciles them."""
+        if self._controller_manager is not None:
+            self._controller_manager.stop(self.stop_timeout, graceful=graceful)
+
+    def restart_controller_manager(self, *, graceful: bool = True) -> None:
+        """Stop and start kube-controller-manager (same port, :attr:`controller_manager_args`)."""
+        self.stop_controller_manager(graceful=graceful)
+        self.start_controller_manager()
 
     # ------------------------------------------------------------------ configuration
 
@@ -583,8 +682,14 @@ class ControlPlane:
             "authorization-mode": "RBAC",
             "allow-privileged": "true",
             "enable-admission-plugins": "MutatingAdmissionWebhook,ValidatingAdmissionWebhook",
-            # No controller-manager creates the "default" ServiceAccount of a namespace.
+            # kube-controller-manager makes a namespace's "default" ServiceAccount a moment
+            # after the namespace (and not at all with controller_manager=False): with this
+            # plugin on, a Pod created in that moment would be refused.
             "disable-admission-plugins": "ServiceAccount",
+            # End open watches when told to stop: otherwise a SIGTERM waits for the watches of
+            # kube-controller-manager (and of reload-safe) until the 60 s shutdown timeout, and
+            # restart_apiserver() took 17 s, ending in SIGKILL, instead of 3.5 s.
+            "shutdown-watch-termination-grace-period": "2s",
         }
         if self._audit_log is not None:
             flags["audit-policy-file"] = str(self._audit_log.parent / "policy.yaml")
@@ -595,45 +700,62 @@ class ControlPlane:
             flags["admission-control-config-file"] = str(self._admission_control_path)
         return _merge(flags, self._apiserver_overrides)
 
+    def _controller_manager_flags(self) -> dict[str, str]:
+        """A kubeadm-like kube-controller-manager, on loopback, without leader election.
+
+        Each controller uses its own service account (``--use-service-account-credentials``,
+        as kubeadm sets it), so what it creates reaches the webhooks as
+        ``system:serviceaccount:kube-system:<controller>`` with that controller's bootstrap
+        RBAC, as in a real cluster. The client rate limit is raised from 20/s so that tests
+        creating a few hundred Deployments do not wait on it.
+        """
+        certs = self.certs
+        kubeconfig = str(self.controller_manager_kubeconfig_path)
+        flags = {
+            "kubeconfig": kubeconfig,
+            "authentication-kubeconfig": kubeconfig,
+            "authorization-kubeconfig": kubeconfig,
+            # Client certificates are checked against --client-ca-file alone: this API server
+            # has no front proxy, so there is no request-header CA to look up.
+            "authentication-skip-lookup": "true",
+            "bind-address": LOOPBACK,
+            "secure-port": str(self.controller_manager_port),
+            "tls-cert-file": str(certs.controller_manager_serving_cert),
+            "tls-private-key-file": str(certs.controller_manager_serving_key),
+            "client-ca-file": str(certs.ca_cert),
+            "cert-dir": str(self.work_dir / "controller-manager-certs"),
+            "leader-elect": "false",
+            "controllers": ",".join(DEFAULT_CONTROLLERS),
+            "use-service-account-credentials": "true",
+            "service-account-private-key-file": str(certs.sa_private_key),
+            "root-ca-file": str(certs.ca_cert),
+            "service-cluster-ip-range": SERVICE_CLUSTER_IP_RANGE,
+            "kube-api-qps": "200",
+            "kube-api-burst": "400",
+        }
+        return _merge(flags, self._controller_manager_overrides)
+
+    def _write_controller_manager_kubeconfig(self) -> None:
+        certs = self.certs
+        config = _kubeconfig(
+            server=self.url,
+            ca_file=certs.ca_cert,
+            user=CONTROLLER_MANAGER_USER,
+            cert_file=certs.controller_manager_cert,
+            key_file=certs.controller_manager_key,
+        )
+        _write_private_yaml(self.controller_manager_kubeconfig_path, config)
+
     def _write_kubeconfig(self) -> None:
         certs = self.certs
-
-        def b64(path: Path) -> str:
-            return base64.b64encode(path.read_bytes()).decode()
-
-        config = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {
-                    "name": "envtest",
-                    "cluster": {"server": self.url, "certificate-authority-data": b64(certs.ca_cert)},
-                }
-            ],
-            "users": [
-                {
-                    "name": ADMIN_USER,
-                    "user": {
-                        "client-certificate-data": b64(certs.admin_cert),
-                        "client-key-data": b64(certs.admin_key),
-                    },
-                }
-            ],
-            "contexts": [
-                {
-                    "name": "envtest",
-                    "context": {"cluster": "envtest", "user": ADMIN_USER, "namespace": "default"},
-                }
-            ],
-            "current-context": "envtest",
-            "preferences": {},
-        }
-        path = self.kubeconfig_path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(yaml.safe_dump(config, sort_keys=False))
-        tmp.chmod(0o600)
-        tmp.replace(path)
+        config = _kubeconfig(
+            server=self.url,
+            ca_file=certs.ca_cert,
+            user=ADMIN_USER,
+            cert_file=certs.admin_cert,
+            key_file=certs.admin_key,
+        )
+        _write_private_yaml(self.kubeconfig_path, config)
 
     # ------------------------------------------------------------------ health
 
@@ -702,6 +824,25 @@ class ControlPlane:
 
         self._wait(proc, f"{base}/readyz", self.start_timeout if timeout is None else timeout, probe)
 
+    def wait_controller_manager(self, timeout: float | None = None) -> None:
+        """Wait until kube-controller-manager's ``/healthz`` is 200 (over TLS, checked
+        against the CA) and its controllers act: the serviceaccount controller has made the
+        ``default`` ServiceAccount of namespace ``default``, which it does once its caches
+        synced (a healthy process alone may not have started any controller yet)."""
+        proc = self._need(self._controller_manager, "kube-controller-manager")
+        ctx = self._ssl_context()
+        healthz = f"https://{LOOPBACK}:{self.controller_manager_port}/healthz"
+        account = f"https://{LOOPBACK}:{self.apiserver_port}/api/v1/namespaces/default/serviceaccounts/default"
+
+        def probe() -> tuple[bool, str]:
+            status, body = self._get(healthz, ctx)
+            if status != 200:
+                return False, f"/healthz HTTP {status}: {body}"
+            status, body = self._get(account, ctx)
+            return status == 200, f"GET serviceaccount default/default: HTTP {status}: {body}"
+
+        self._wait(proc, healthz, self.start_timeout if timeout is None else timeout, probe)
+
     # ------------------------------------------------------------------ helpers
 
     def apiserver_version(self) -> str:
@@ -751,12 +892,16 @@ class ControlPlane:
             "audit_log": str(self._audit_log) if self._audit_log else None,
             "apiserver_pid": self.apiserver_pid,
             "etcd_pid": self.etcd_pid,
+            "controller_manager_pid": self.controller_manager_pid,
+            "controller_manager_log": (
+                str(self.controller_manager_log_path) if self.controller_manager_enabled else None
+            ),
             "tools_dir": str(self.tools_dir),
         }
 
     def process_tails(self, lines: int = 40) -> Iterator[tuple[str, str]]:
-        """(name, last log lines) of etcd and kube-apiserver, for error messages."""
-        for proc in (self._etcd, self._apiserver):
+        """(name, last log lines) of each process started, for error messages."""
+        for proc in (self._etcd, self._apiserver, self._controller_manager):
             if proc is not None:
                 yield proc.name, proc.tail(lines)
 
@@ -779,6 +924,37 @@ def _merge(defaults: dict[str, str], overrides: Mapping[str, str | None]) -> dic
     return merged
 
 
+def _kubeconfig(*, server: str, ca_file: Path, user: str, cert_file: Path, key_file: Path) -> dict[str, Any]:
+    """A kubeconfig with the CA and the client certificate inline (it stands alone)."""
+
+    def b64(path: Path) -> str:
+        return base64.b64encode(path.read_bytes()).decode()
+
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "envtest", "cluster": {"server": server, "certificate-authority-data": b64(ca_file)}}],
+        "users": [
+            {
+                "name": user,
+                "user": {"client-certificate-data": b64(cert_file), "client-key-data": b64(key_file)},
+            }
+        ],
+        "contexts": [{"name": "envtest", "context": {"cluster": "envtest", "user": user, "namespace": "default"}}],
+        "current-context": "envtest",
+        "preferences": {},
+    }
+
+
+def _write_private_yaml(path: Path, document: Mapping[str, Any]) -> None:
+    """Write ``document`` as YAML, mode 0600 (it holds a private key), atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(yaml.safe_dump(dict(document), sort_keys=False))
+    tmp.chmod(0o600)
+    tmp.replace(path)
+
+
 def _kubernetes_module(name: str) -> Any:
     try:
         return importlib.import_module(name)
@@ -791,8 +967,9 @@ def _kubernetes_module(name: str) -> Any:
 def new_namespace(api_client: Any, prefix: str = "e2e", labels: Mapping[str, str] | None = None) -> str:
     """Create namespace ``<prefix>-<8 hex>`` with ``labels`` through ``api_client``; return its name.
 
-    Works against any cluster (``kubernetes.client.ApiClient``). Without a controller-manager
-    a deleted namespace never goes away, so tests should not count on deleting it.
+    Works against any cluster (``kubernetes.client.ApiClient``). A deleted namespace goes away
+    only where a namespace controller runs (``ControlPlane(controller_manager=False)`` has none:
+    it stays ``Terminating``).
     """
     client = _kubernetes_module("kubernetes.client")
     name = f"{prefix}-{secrets.token_hex(4)}"

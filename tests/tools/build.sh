@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
-# Build kube-apiserver, etcd and helm from the Go modules pinned in this folder, once,
-# into a cache outside the repository, and print the folder that holds them.
+# Build kube-apiserver, kube-controller-manager, etcd and helm from the Go modules pinned in
+# this folder, once, into a cache outside the repository, and print the folder that holds them.
 #
 #   tests/tools/build.sh            -> last line on stdout: /path/to/cache/<key>
 #
 # Modules (each binary is built with exactly the dependency set its upstream release pins):
-#   tests/tools/go.mod       k8s.io/kubernetes (kube-apiserver) + staging-module replaces
+#   tests/tools/go.mod       k8s.io/kubernetes (kube-apiserver, kube-controller-manager)
+#                            + staging-module replaces
 #   tests/tools/etcd/go.mod  go.etcd.io/etcd/server/v3 (etcd)
 #   tests/tools/helm/go.mod  helm.sh/helm/v3 (helm)
 #
 # Cache: ${RELOAD_SAFE_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/reload-safe/tools}/<key>,
 # where <key> names the three pinned versions plus a short hash of the go.mod/go.sum files
 # and of the build recipe, so bumping any version (or any dependency) rebuilds.
-# A folder where all three binaries exist and are executable is reused without calling go.
+# A folder where all four binaries exist and are executable is reused without calling go.
 # Concurrent callers serialise on a flock; the second one finds the binaries built.
 #
 # Environment:
@@ -22,8 +23,9 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# Bump when the build flags below change, so existing caches are not reused.
-RECIPE=1
+# Bump when the build flags or the set of binaries below change, so existing caches are not
+# reused (2: kube-controller-manager added).
+RECIPE=2
 
 log() { printf '%s\n' "build.sh: $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -55,7 +57,7 @@ HASH="$(
 KEY="k8s-${K8S_VERSION}-etcd-${ETCD_VERSION}-helm-${HELM_VERSION}-${HASH}"
 CACHE_ROOT="${RELOAD_SAFE_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/reload-safe/tools}"
 DIR="$CACHE_ROOT/$KEY"
-BINARIES=(kube-apiserver etcd helm)
+BINARIES=(kube-apiserver kube-controller-manager etcd helm)
 
 all_built() {
   local b
@@ -130,6 +132,9 @@ for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
   K8S_LDFLAGS+=" -X $pkg.gitTreeState=archive -X $pkg.buildDate=$K8S_DATE"
 done
 build_one kube-apiserver 4 "$HERE" k8s.io/kubernetes/cmd/kube-apiserver "$K8S_LDFLAGS" "selinux,notest,grpcnotrace"
+# kube-controller-manager: same module, flags and tags (it shares most packages with
+# kube-apiserver, so after it the Go build cache leaves mostly the link).
+build_one kube-controller-manager 3 "$HERE" k8s.io/kubernetes/cmd/kube-controller-manager "$K8S_LDFLAGS" "selinux,notest,grpcnotrace"
 
 # etcd: its version string is a constant of go.etcd.io/etcd/api/v3/version; only GitSHA is
 # set at link time upstream, and a module build has no commit to give it.
