@@ -6,7 +6,8 @@ Phases, all in one run so every ratio is measured side by side:
    over TLS keep-alive at max throughput and at a fixed rate (bench/admission.py);
 2. memory and end-to-end, on the real control plane (bench/cluster.py);
 3. `reload-safe scan` over a large manifest set (bench/scan.py);
-4. webhook calls per rollout, through kube-controller-manager (bench/calls.py).
+4. webhook calls per rollout, through kube-controller-manager (bench/calls.py);
+5. the rollout controller's resident memory with 10,000 ConfigMaps (bench/controller.py).
 
 `--smoke` runs every phase at tiny sizes for a few seconds: tests/bench keeps it working.
 Results: a table on stdout, JSON in `--out` (default bench/results/latest.json), the latency
@@ -27,13 +28,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from bench import admission, calls, cluster, report, scan
+from bench import admission, calls, cluster, controller, report, scan
 from bench.loadgen import ensure_vegeta
 from bench.null_server import serve_default
 
 REPO: Final = Path(__file__).resolve().parents[1]
 SEED: Final = 7
-PHASES: Final = ("admission", "cluster", "scan", "calls")
+PHASES: Final = ("admission", "cluster", "scan", "calls", "controller")
 SERVER_THREADS: Final = int(serve_default("workers")) * int(serve_default("threads"))
 """Closed-loop connections at max throughput: one per request thread of the server (2 x 4).
 Each attack opens new keep-alive connections, which the kernel spreads over the two workers
@@ -53,6 +54,9 @@ FULL: Final = {
     ),
     "cluster": cluster.ClusterSizes(configmaps=10_000, configmap_bytes=4096, configmap_namespaces=10, e2e_creates=500),
     "scan": {"count": 5000, "runs": 3},
+    "controller": controller.ControllerSizes(
+        configmaps=10_000, configmap_bytes=4096, configmap_namespaces=10, deployments=1000
+    ),
 }
 SMOKE: Final = {
     "admission": admission.AdmissionSizes(
@@ -67,6 +71,9 @@ SMOKE: Final = {
     ),
     "cluster": cluster.ClusterSizes(configmaps=100, configmap_bytes=4096, configmap_namespaces=2, e2e_creates=10),
     "scan": {"count": 100, "runs": 1},
+    "controller": controller.ControllerSizes(
+        configmaps=100, configmap_bytes=4096, configmap_namespaces=2, deployments=20
+    ),
 }
 
 
@@ -114,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         if "calls" in phases:  # the same size in smoke mode: one Deployment is quick
             log("webhook calls per rollout (kube-controller-manager making the ReplicaSet and Pods)")
             calls_results = calls.run(work_dir=work_dir / "calls", log=log)
+        controller_results = _controller_phase(phases, sizes=sizes, work_dir=work_dir)
     finally:
         if args.work_dir is None:
             shutil.rmtree(work_dir, ignore_errors=True)
@@ -125,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         "admission": asdict(sizes["admission"]),
         "cluster": asdict(sizes["cluster"]),
         "scan": sizes["scan"],
+        "controller": asdict(sizes["controller"]),
         "server": "reload-safe serve defaults: gunicorn gthread, 2 workers x 4 threads, TLS, keep-alive",
     }
     results = report.build(
@@ -132,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         cluster=cluster_results,
         scan=scan_results,
         calls=calls_results,
+        controller=controller_results,
         settings=settings,
         facts=facts,
     )
@@ -145,6 +155,15 @@ def main(argv: list[str] | None = None) -> int:
     print(report.table(results))
     print(f"results: {out} ({facts['duration_s']:.0f} s)")
     return 0
+
+
+def _controller_phase(
+    phases: list[str], *, sizes: dict[str, Any], work_dir: Path
+) -> controller.ControllerResults | None:
+    if "controller" not in phases:
+        return None
+    log("the rollout controller's memory with many ConfigMaps")
+    return controller.run(sizes=sizes["controller"], work_dir=work_dir / "controller", seed=SEED, log=log)
 
 
 def _vegeta_version(vegeta: Path) -> str:
