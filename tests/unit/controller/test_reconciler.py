@@ -263,4 +263,5 @@ def test_each_configmap_is_held_once_and_only_what_the_hash_needs(harness: Calla
     held = [o for o in gc.get_objects() if isinstance(o, ConfigMapContent) and o.data.get("log_level") == "DEBUG"]
     assert held == [], "the policy core's ConfigMapContent lives only for one reconcile"
     stored = h.controller._configmaps.get(("ns", "env-config"))
-    assert stored == HashInput(data=(("log_level", "DEBUG"),), binary_data=())
+    assert isinstance(stored, HashInput)
+    assert stored.unpack() == ({"log_level": "DEBUG"}, {})
