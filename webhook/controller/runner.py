@@ -20,9 +20,10 @@ from kubernetes import client
 
 from webhook.controller.configmaps import HashInput, hash_input_from_api
 from webhook.controller.consumers import Consumer, ConsumerIndex, WorkloadKey, consumer_of
-from webhook.controller.kube import KubePatcher, KubeRecorder
+from webhook.controller.kube import LIST_PATHS, KubePatcher, KubeRecorder
 from webhook.controller.metrics import RETRIES, PrometheusCounters
 from webhook.controller.ratelimit import TokenBucket
+from webhook.controller.rawapi import ListCall, Transport
 from webhook.controller.reconciler import Caches, NotLeading, Patcher, Reconciler, Recorder
 from webhook.controller.workqueue import WorkQueue
 from webhook.policy import Mode
@@ -212,9 +213,8 @@ def kube_controller(
     identity: str,
     may_write: Callable[[], bool],
 ) -> Controller:
-    """The controller on the API server: list+watch sources, typed-client patcher and Events."""
-    api = client.ApiClient(configuration)
-    core, apps, batch = core_api(configuration), client.AppsV1Api(api), client.BatchV1Api(api)
+    """The controller on the API server: list+watch sources, raw-call patcher and Events."""
+    core = core_api(configuration)
     namespaces: WatchCache[Any] = WatchCache(
         name="namespaces", source=KubeListWatch(call=core.list_namespace), convert=namespace_from_api
     )
@@ -224,17 +224,14 @@ def kube_controller(
         default=default_mode,
         exempt=(own_namespace,) if own_namespace else (),
     )
+    reads = Transport(client.ApiClient(configuration))
+    writes = Transport(client.ApiClient(configuration))
     return Controller(
         configmaps=KubeListWatch(call=core.list_config_map_for_all_namespaces),
-        workloads={
-            "Deployment": KubeListWatch(call=apps.list_deployment_for_all_namespaces),
-            "StatefulSet": KubeListWatch(call=apps.list_stateful_set_for_all_namespaces),
-            "DaemonSet": KubeListWatch(call=apps.list_daemon_set_for_all_namespaces),
-            "CronJob": KubeListWatch(call=batch.list_cron_job_for_all_namespaces),
-        },
+        workloads={kind: KubeListWatch(call=ListCall(reads, path)) for kind, path in LIST_PATHS.items()},
         other_caches=(namespaces,),
-        patcher=KubePatcher(api),
-        recorder=KubeRecorder(api, instance=identity),
+        patcher=KubePatcher(writes),
+        recorder=KubeRecorder(writes, instance=identity),
         tuning=tuning,
         may_write=may_write,
         skip_namespace=lambda namespace: modes.mode(namespace=namespace).mode not in MUTATING_MODES,

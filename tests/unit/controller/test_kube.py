@@ -4,25 +4,30 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubernetes import client
-
 from tests.unit.policy.builders import container, env_from, pod_spec, workload
 from webhook.controller.consumers import consumer_of
-from webhook.controller.kube import KubePatcher
+from webhook.controller.kube import KubePatcher, KubeRecorder
+from webhook.controller.rawapi import Transport
 from webhook.policy import HASH_ANNOTATION
 
+HASH = "sha256:" + "0" * 64
 
-class RecordingApps:
+
+class Released:
+    def release_conn(self) -> None:
+        """The real response hands its connection back to the pool."""
+
+
+class RecordingTransport(Transport):
     def __init__(self) -> None:
-        self.calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+        self.calls: list[tuple[str, str, dict[str, Any]]] = []
 
-    def patch_namespaced_deployment(self, *args: Any, **kwargs: Any) -> None:
-        self.calls.append((args, kwargs))
+    def send(self, method: str, path: str, **kwargs: Any) -> Any:
+        self.calls.append((method, path, kwargs))
+        return Released()
 
-    patch_namespaced_stateful_set = patch_namespaced_daemon_set = patch_namespaced_deployment
 
-
-def test_every_patch_names_the_controller_as_field_manager() -> None:
+def consumer() -> Any:
     obj = workload(
         "Deployment",
         pod_spec(container(envFrom=[env_from("env-config")])),
@@ -30,18 +35,37 @@ def test_every_patch_names_the_controller_as_field_manager() -> None:
         annotations={"reload-safe.io/reload": "rollout"},
     )
     obj["metadata"]["uid"] = "u-1"
-    consumer = consumer_of(obj)
-    assert consumer is not None
-    patcher = KubePatcher(client.ApiClient(client.Configuration()))
-    apps = RecordingApps()
-    patcher._apps = apps  # type: ignore[assignment]
-    patcher.patch_hash(consumer, value="sha256:" + "0" * 64)
-    ((args, kwargs),) = apps.calls
-    assert kwargs["field_manager"] == "reload-safe-controller"
-    assert kwargs["_request_timeout"] > 0
-    name, namespace, body = args
-    assert (name, namespace) == ("web", "ns")
-    assert body == {
+    found = consumer_of(obj)
+    assert found is not None
+    return found
+
+
+def test_every_patch_names_the_controller_as_field_manager() -> None:
+    transport = RecordingTransport()
+    KubePatcher(transport).patch_hash(consumer(), value=HASH)
+    ((method, path, kwargs),) = transport.calls
+    assert (method, path) == ("PATCH", "/apis/apps/v1/namespaces/ns/deployments/web")
+    assert kwargs["query"] == [("fieldManager", "reload-safe-controller")]
+    assert kwargs["content_type"] == "application/merge-patch+json"
+    assert kwargs["timeout"] > 0
+    assert kwargs["body"] == {
         "metadata": {"uid": "u-1"},
-        "spec": {"template": {"metadata": {"annotations": {HASH_ANNOTATION: "sha256:" + "0" * 64}}}},
+        "spec": {"template": {"metadata": {"annotations": {HASH_ANNOTATION: HASH}}}},
     }
+
+
+def test_the_event_names_the_configmap_and_the_hash_only() -> None:
+    transport = RecordingTransport()
+    KubeRecorder(transport, instance="pod-1").config_changed(consumer(), configmap="env-config", old=None, new=HASH)
+    ((method, path, kwargs),) = transport.calls
+    assert (method, path) == ("POST", "/api/v1/namespaces/ns/events")
+    event = kwargs["body"]
+    assert event["reason"] == "ConfigChanged"
+    assert event["involvedObject"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "web",
+        "namespace": "ns",
+        "uid": "u-1",
+    }
+    assert event["message"] == f"ConfigMap env-config changed: rolling out with {HASH_ANNOTATION} {HASH}"
