@@ -11,7 +11,7 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pytest
@@ -20,6 +20,7 @@ from tests.unit.controller.fakes import FakeListWatch, FakePatcher, FakeRecorder
 from tests.unit.policy.builders import SEED_HASH, container, env_from, env_ref, pod_spec, workload
 from webhook.controller.configmaps import HashInput
 from webhook.controller.consumers import WorkloadKey
+from webhook.controller.reconciler import Outcome, Reconciler
 from webhook.controller.runner import Controller, Tuning
 from webhook.policy import HASH_ANNOTATION, ConfigMapContent
 
@@ -73,6 +74,7 @@ class Harness:
         failures: int = 0,
         may_write: Callable[[], bool] = lambda: True,
         max_wait: float = 1.0,
+        resync_period: float = 3600.0,
     ) -> None:
         self.configmaps = FakeListWatch(*configmaps, hold=hold_configmaps)
         self.deployments = FakeListWatch(*deployments)
@@ -83,7 +85,7 @@ class Harness:
             workloads={"Deployment": self.deployments},
             patcher=self.patcher,
             recorder=self.recorder,
-            tuning=Tuning(debounce=DEBOUNCE, max_wait=max_wait, rate=1000.0, burst=100, resync_period=3600.0),
+            tuning=Tuning(debounce=DEBOUNCE, max_wait=max_wait, rate=1000.0, burst=100, resync_period=resync_period),
             may_write=may_write,
         )
         self.stop = threading.Event()
@@ -265,3 +267,24 @@ def test_each_configmap_is_held_once_and_only_what_the_hash_needs(harness: Calla
     stored = h.controller._configmaps.get(("ns", "env-config"))
     assert isinstance(stored, HashInput)
     assert stored.unpack() == ({"log_level": "DEBUG"}, {})
+
+
+def test_the_resync_reconciles_every_opted_in_workload_again(
+    harness: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[WorkloadKey] = []
+    original = Reconciler.reconcile
+
+    def counting(self: Reconciler, key: WorkloadKey, *, changed: Iterable[str] = ()) -> Outcome:
+        seen.append(key)
+        return original(self, key, changed=changed)
+
+    monkeypatch.setattr(Reconciler, "reconcile", counting)
+    h = harness(
+        configmaps=[cm({"log_level": "INFO"})],
+        deployments=[deployment(name="a"), deployment(name="b", stored=None)],
+        resync_period=0.3,
+    )
+    eventually(lambda: len(seen) >= 6)  # the start pass and at least two resyncs, no event at all
+    assert {key.name for key in seen} == {"a", "b"}
+    assert h.patcher.patches == []
