@@ -173,6 +173,15 @@ class Controller:
         for consumer in consumers:
             self.queue.add_debounced(consumer.key)
 
+    def namespace_changed(self, event: str, key: Key, value: object) -> None:
+        """A namespace's labels (its mode) may have changed: its opted-in workloads are looked
+        at again, so one turned from `off` to `warn` gets its baselines before the next edit."""
+        namespace = key[1] or key[0]
+        with self._lock:
+            keys = [consumer.key for consumer in self._index.all() if consumer.key.namespace == namespace]
+        for workload in keys:
+            self.queue.add_debounced(workload)
+
     def _workload_listener(self, kind: str) -> Callable[[str, Key, Consumer | None], None]:
         def listen(event: str, key: Key, value: Consumer | None) -> None:
             workload = WorkloadKey(kind=kind, namespace=key[0], name=key[1])
@@ -215,8 +224,17 @@ def kube_controller(
 ) -> Controller:
     """The controller on the API server: list+watch sources, raw-call patcher and Events."""
     core = core_api(configuration)
+    listeners: list[Controller] = []
+
+    def namespace_changed(event: str, key: Key, value: object) -> None:
+        for listener in listeners:
+            listener.namespace_changed(event, key, value)
+
     namespaces: WatchCache[Any] = WatchCache(
-        name="namespaces", source=KubeListWatch(call=core.list_namespace), convert=namespace_from_api
+        name="namespaces",
+        source=KubeListWatch(call=core.list_namespace),
+        convert=namespace_from_api,
+        listener=namespace_changed,
     )
     modes = ClusterNamespaceModes(
         cache=namespaces,
@@ -226,7 +244,7 @@ def kube_controller(
     )
     reads = Transport(client.ApiClient(configuration))
     writes = Transport(client.ApiClient(configuration))
-    return Controller(
+    controller = Controller(
         configmaps=KubeListWatch(call=core.list_config_map_for_all_namespaces),
         workloads={kind: KubeListWatch(call=ListCall(reads, path)) for kind, path in LIST_PATHS.items()},
         other_caches=(namespaces,),
@@ -236,6 +254,8 @@ def kube_controller(
         may_write=may_write,
         skip_namespace=lambda namespace: modes.mode(namespace=namespace).mode not in MUTATING_MODES,
     )
+    listeners.append(controller)  # the namespace cache starts with the controller's run()
+    return controller
 
 
 def _consumer_converter(kind: str) -> Callable[[Mapping[str, Any]], Consumer | None]:

@@ -75,6 +75,7 @@ class Harness:
         may_write: Callable[[], bool] = lambda: True,
         max_wait: float = 1.0,
         resync_period: float = 3600.0,
+        skip_namespace: Callable[[str], bool] = lambda namespace: False,
     ) -> None:
         self.configmaps = FakeListWatch(*configmaps, hold=hold_configmaps)
         self.deployments = FakeListWatch(*deployments)
@@ -87,6 +88,7 @@ class Harness:
             recorder=self.recorder,
             tuning=Tuning(debounce=DEBOUNCE, max_wait=max_wait, rate=1000.0, burst=100, resync_period=resync_period),
             may_write=may_write,
+            skip_namespace=skip_namespace,
         )
         self.stop = threading.Event()
         self.error: list[BaseException] = []
@@ -288,3 +290,21 @@ def test_the_resync_reconciles_every_opted_in_workload_again(
     eventually(lambda: len(seen) >= 6)  # the start pass and at least two resyncs, no event at all
     assert {key.name for key in seen} == {"a", "b"}
     assert h.patcher.patches == []
+
+
+def test_a_namespace_turned_on_takes_baselines_before_the_next_edit(harness: Callable[..., Harness]) -> None:
+    off = {"ns"}
+    h = harness(
+        configmaps=[cm({"log_level": "INFO"})],
+        deployments=[deployment(stored=None)],
+        skip_namespace=lambda namespace: namespace in off,
+    )
+    h.settle()
+    assert h.controller.reconciler.baselines == 0
+    off.clear()
+    h.controller.namespace_changed("MODIFIED", ("", "ns"), None)
+    h.settle()
+    assert h.controller.reconciler.baselines == 1
+    h.configmaps.push("MODIFIED", cm({"log_level": "DEBUG"}))
+    h.settle()
+    assert h.patcher.patches == [("Deployment ns/web", env_config_hash("DEBUG"))]
