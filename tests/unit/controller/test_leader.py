@@ -23,7 +23,8 @@ LEASES = "/apis/coordination.k8s.io/v1/namespaces/rs/leases"
 
 
 class LeaseServer(ThreadingHTTPServer):
-    """Serves one namespace's Leases; `mode` "ok", "hang" (never answers) or "500"."""
+    """Serves one namespace's Leases; `mode` "ok", "hang" (never answers), "500", or "409"
+    (every write conflicts, as when another candidate wrote first)."""
 
     daemon_threads = True
 
@@ -57,6 +58,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if self.server.mode == "500":
             self._answer(500, {"kind": "Status", "code": 500, "message": "etcd down"})
+            return
+        if self.server.mode == "409" and method != "GET":
+            self._answer(409, {"kind": "Status", "code": 409, "reason": "Conflict"})
             return
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length)) if length else None
@@ -152,6 +156,15 @@ def test_refused_connections_and_server_errors_never_raise() -> None:
 def test_a_5xx_is_a_failed_attempt(server: LeaseServer) -> None:
     server.mode = "500"
     assert not elector_for(server.server_address[1]).try_acquire_or_renew()
+
+
+def test_a_409_on_the_write_is_a_failed_attempt_and_the_fence_stays_down(server: LeaseServer) -> None:
+    server.mode = "409"
+    elector = elector_for(server.server_address[1])
+    before = errors()
+    assert not elector.try_acquire_or_renew()
+    assert not elector.fence.valid()
+    assert errors() == before + 1
 
 
 def test_a_leader_whose_renews_hang_stops_writing_at_the_deadline(server: LeaseServer) -> None:
