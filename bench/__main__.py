@@ -6,7 +6,8 @@ Phases, all in one run so every ratio is measured side by side:
    over TLS keep-alive at max throughput and at a fixed rate (bench/admission.py);
 2. memory and end-to-end, on the real control plane (bench/cluster.py);
 3. `reload-safe scan` over a large manifest set (bench/scan.py);
-4. webhook calls per rollout, through kube-controller-manager (bench/calls.py).
+4. webhook calls per rollout, through kube-controller-manager (bench/calls.py);
+5. the rollout controller's resident memory with 10,000 ConfigMaps (bench/controller.py).
 
 `--smoke` runs every phase at tiny sizes for a few seconds: tests/bench keeps it working.
 Results: a table on stdout, JSON in `--out` (default bench/results/latest.json), the latency
@@ -27,12 +28,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from bench import admission, calls, cluster, report, report_cluster, scan
+from bench import admission, calls, cluster, controller, report, report_cluster, scan
 from bench.loadgen import ensure_vegeta
 
 REPO: Final = Path(__file__).resolve().parents[1]
 SEED: Final = 7
-PHASES: Final = ("admission", "cluster", "scan", "calls", "report")
+PHASES: Final = ("admission", "cluster", "scan", "calls", "report", "controller")
 MAX_CONNECTIONS: Final = 8
 """Closed-loop keep-alive connections at max throughput (the ratios and the server comparison).
 Several short attacks per server, pooled, with the order alternating, rather than one long one."""
@@ -55,6 +56,9 @@ FULL: Final = {
     "cluster": cluster.ClusterSizes(configmaps=10_000, configmap_bytes=4096, configmap_namespaces=10, e2e_creates=500),
     "scan": {"count": 5000, "runs": 3},
     "report": report_cluster.ReportSizes(workloads=10_000, pods_per_workload=2, namespaces=10),
+    "controller": controller.ControllerSizes(
+        configmaps=10_000, configmap_bytes=4096, configmap_namespaces=10, deployments=1000
+    ),
 }
 SMOKE: Final = {
     "admission": admission.AdmissionSizes(
@@ -72,6 +76,9 @@ SMOKE: Final = {
     "cluster": cluster.ClusterSizes(configmaps=100, configmap_bytes=4096, configmap_namespaces=2, e2e_creates=10),
     "scan": {"count": 100, "runs": 1},
     "report": report_cluster.ReportSizes(workloads=20, pods_per_workload=2, namespaces=2),
+    "controller": controller.ControllerSizes(
+        configmaps=100, configmap_bytes=4096, configmap_namespaces=2, deployments=20
+    ),
 }
 
 
@@ -120,26 +127,19 @@ def main(argv: list[str] | None = None) -> int:
             log("webhook calls per rollout (kube-controller-manager making the ReplicaSet and Pods)")
             calls_results = calls.run(work_dir=work_dir / "calls", log=log)
         report_extra = report_cluster.phase(phases=phases, sizes=sizes["report"], work_dir=work_dir, log=log)
+        controller_results = _controller_phase(phases, sizes=sizes, work_dir=work_dir)
     finally:
         if args.work_dir is None:
             shutil.rmtree(work_dir, ignore_errors=True)
     facts["load_average_at_end"] = list(os.getloadavg())
     facts["duration_s"] = round(time.monotonic() - started, 1)
-    settings = {
-        "phases": phases,
-        "seed": SEED,
-        "admission": asdict(sizes["admission"]),
-        "cluster": asdict(sizes["cluster"]),
-        "scan": sizes["scan"],
-        "server": "reload-safe serve defaults: gunicorn gthread, 1 worker x 32 threads, TLS, keep-alive",
-        "compared": "the null webhook on granian (WSGI, TLS, 1 process, 32 blocking threads)",
-    }
     results = report.build(
         admission=admission_results,
         cluster=cluster_results,
         scan=scan_results,
         calls=calls_results,
-        settings=settings,
+        controller=controller_results,
+        settings=_settings(phases, sizes=sizes),
         facts=facts,
     )
     results |= report_extra
@@ -153,6 +153,28 @@ def main(argv: list[str] | None = None) -> int:
     print(report.table(results))
     print(f"results: {out} ({facts['duration_s']:.0f} s)")
     return 0
+
+
+def _settings(phases: list[str], *, sizes: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "phases": phases,
+        "seed": SEED,
+        "admission": asdict(sizes["admission"]),
+        "cluster": asdict(sizes["cluster"]),
+        "scan": sizes["scan"],
+        "controller": asdict(sizes["controller"]),
+        "server": "reload-safe serve defaults: gunicorn gthread, 1 worker x 32 threads, TLS, keep-alive",
+        "compared": "the null webhook on granian (WSGI, TLS, 1 process, 32 blocking threads)",
+    }
+
+
+def _controller_phase(
+    phases: list[str], *, sizes: dict[str, Any], work_dir: Path
+) -> controller.ControllerResults | None:
+    if "controller" not in phases:
+        return None
+    log("the rollout controller's memory with many ConfigMaps")
+    return controller.run(sizes=sizes["controller"], work_dir=work_dir / "controller", seed=SEED, log=log)
 
 
 def _vegeta_version(vegeta: Path) -> str:

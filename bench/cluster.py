@@ -169,8 +169,9 @@ def _describe(memory: procs.ServerMemory) -> str:
     return f"resident {resident}; RSS sum {memory.rss_sum_mib:.0f} MiB ({each}); PSS {memory.pss_mib:.0f} MiB"
 
 
-def _create_configmaps(cp: ControlPlane, *, sizes: ClusterSizes, rng: random.Random) -> None:
-    """POST the ConfigMaps over keep-alive connections, one per thread (client certificate)."""
+def _create_configmaps(cp: ControlPlane, *, sizes: ClusterSizes, rng: random.Random) -> list[str]:
+    """POST the ConfigMaps over keep-alive connections, one per thread (client certificate);
+    returns their namespaces (ConfigMap `cm-i` is in the `i % len`-th)."""
     namespaces = [new_namespace(cp.api_client(), prefix="bench-cm") for _ in range(sizes.configmap_namespaces)]
     bodies = [
         json.dumps(
@@ -214,6 +215,7 @@ def _create_configmaps(cp: ControlPlane, *, sizes: ClusterSizes, rng: random.Ran
 
     with ThreadPoolExecutor(CREATE_THREADS) as pool:
         list(pool.map(post, bodies))
+    return namespaces
 
 
 def _cached_configmaps(server: WebhookServer) -> int:

@@ -19,6 +19,7 @@ from bench import procs
 from bench.admission import AdmissionResults
 from bench.calls import CallsResults
 from bench.cluster import ClusterResults
+from bench.controller import ControllerResults
 from bench.loadgen import AttackResult
 from bench.scan import ScanResults
 
@@ -30,12 +31,15 @@ TARGETS: Final = {
     "rss_mib_10k_configmaps": ("<=", 130.0),
     "e2e_ratio_p95": ("<=", 1.3),
     "overload_max_ms": ("<=", 1000.0),
+    "controller_rss_mib_10k_configmaps": ("<=", 100.0),
 }
 """Issue 16's targets (2 cores, the load generator on the same machine): reload-safe against
 the null webhook on the same one-process stack; the pod's resident set with 10,000 ConfigMaps
 of 4 KiB cached, each page its processes map counted once (what the kernel charges the pod;
 `procs.ServerMemory`); reload-safe's added p95 on a Deployment create over the patching null
-webhook's, interleaved; the slowest answer with 32 keep-alive connections at max rate."""
+webhook's, interleaved; the slowest answer with 32 keep-alive connections at max rate; and
+issue 15's: the rollout controller's resident set with 10,000 ConfigMaps and 1,000 opted-in
+Deployments."""
 GRANIAN_SWITCH: Final = 0.75
 """Switch to granian only if its null webhook's p50 is at most this fraction of gunicorn's."""
 
@@ -149,6 +153,7 @@ def build(
     settings: dict[str, Any],
     facts: dict[str, Any],
     calls: CallsResults | None = None,
+    controller: ControllerResults | None = None,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if admission is not None:
@@ -251,6 +256,11 @@ def build(
                 "pods_after_s": calls.pods_after_s,
             },
         }
+    if controller is not None:
+        out |= {
+            "controller_rss_mib_10k_configmaps": controller.controller_rss_mib_10k_configmaps,
+            "controller": asdict(controller),
+        }
     out["targets"] = {
         key: {
             "target": f"{op} {limit:g}",
@@ -303,6 +313,7 @@ _TAIL_ROWS: Final = (
     ("scan MB/s (rendered charts)", "scan_mb_per_s"),
     ("webhook calls per 10-replica Deployment", "calls_per_rollout"),
     ("reload-safe report -A workloads/s", "report_workloads_per_s"),
+    ("rollout controller RSS, 10k ConfigMaps + 1k Deployments", "controller_rss_mib_10k_configmaps", " MiB"),
 )
 
 

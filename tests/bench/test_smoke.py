@@ -46,6 +46,7 @@ KEYS = (
     "loadgen_cpu_per_server_cpu",
     "calls_per_rollout",
     "report_workloads_per_s",
+    "controller_rss_mib_10k_configmaps",
 )
 
 
@@ -145,9 +146,17 @@ def test_targets_and_machine_facts(results: dict[str, Any]) -> None:
         "rss_mib_10k_configmaps",
         "e2e_ratio_p95",
         "overload_max_ms",
+        "controller_rss_mib_10k_configmaps",
     }
     assert all(isinstance(t["met"], bool) for t in results["targets"].values())
     machine = results["machine"]
     assert machine["cores"] >= 1
     assert machine["python"].startswith("3.")
     assert machine["smoke"] is True
+
+
+def test_the_controller_memory_was_read_after_its_start_pass(results: dict[str, Any]) -> None:
+    controller = results["controller"]
+    assert controller["deployments"] == results["settings"]["controller"]["deployments"] > 0
+    assert 10 < results["controller_rss_mib_10k_configmaps"] <= controller["controller_peak_rss_mib"] < 4096
+    assert controller["start_pass_s"] > 0

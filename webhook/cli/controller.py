@@ -46,6 +46,14 @@ def _env(name: str) -> str:
     "--rate", type=click.FloatRange(0.01), default=5.0, show_default=True, envvar=_env("RATE"), help="Patches/s."
 )
 @click.option("--burst", type=click.IntRange(1), default=10, show_default=True, help="Patches allowed at once.")
+@click.option(
+    "--resync-period",
+    type=click.FloatRange(1.0),
+    default=600.0,
+    show_default=True,
+    envvar=_env("RESYNC_PERIOD"),
+    help="Seconds between reconciles of every opted-in workload, changed or not.",
+)
 @click.option("--metrics-port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="0: off.")
 @click.option(
     "--default-policy",
@@ -69,6 +77,7 @@ def controller(  # noqa: PLR0917 - click passes options positionally
     max_wait: float,
     rate: float,
     burst: int,
+    resync_period: float,
     metrics_port: int,
     default_policy: str,
     own_namespace: str | None,
@@ -79,9 +88,9 @@ def controller(  # noqa: PLR0917 - click passes options positionally
         raise click.UsageError("need retry-period × 1.2 < renew-deadline < lease-duration")
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Imported here: `reload-safe --help` should not pay for the Kubernetes client.
-    from webhook.controller.leader import Election, run_as_leader  # noqa: PLC0415
+    from webhook.controller.leader import Election, Fence, run_as_leader  # noqa: PLC0415
     from webhook.controller.metrics import serve_metrics  # noqa: PLC0415
-    from webhook.controller.runner import Controller, Tuning  # noqa: PLC0415
+    from webhook.controller.runner import Controller, Tuning, kube_controller  # noqa: PLC0415
     from webhook.sources.kubeapi import load_configuration  # noqa: PLC0415
 
     try:
@@ -93,13 +102,14 @@ def controller(  # noqa: PLR0917 - click passes options positionally
     if metrics_port:
         serve_metrics(port=metrics_port, ready=lambda: not holder or holder[0].synced)
 
-    def work(stop: threading.Event) -> None:
-        worker = Controller(
+    def work(fence: Fence, stop: threading.Event) -> None:
+        worker = kube_controller(
             configuration=configuration,
-            tuning=Tuning(debounce=debounce, max_wait=max_wait, rate=rate, burst=burst),
+            tuning=Tuning(debounce=debounce, max_wait=max_wait, rate=rate, burst=burst, resync_period=resync_period),
             default_mode=Mode(default_policy),
             own_namespace=own_namespace,
             identity=name,
+            may_write=fence.valid,
         )
         holder.append(worker)
         worker.run(stop)

@@ -15,7 +15,11 @@ UNCHANGED = Counter(
     "Consumers of a changed ConfigMap whose consumed content (hash) did not change.",
 )
 ERRORS = Counter("reload_safe_controller_errors_total", "Hash patches that failed.")
-QUEUE_DEPTH = Gauge("reload_safe_controller_queue_depth", "ConfigMaps waiting out their debounce window.")
+RETRIES = Counter("reload_safe_controller_retries_total", "Reconciles queued again with backoff after a failure.")
+LEASE_ERRORS = Counter(
+    "reload_safe_controller_lease_errors_total", "Lease calls that failed (timeout, refused, 5xx, 409)."
+)
+QUEUE_DEPTH = Gauge("reload_safe_controller_queue_depth", "Workloads waiting in the work queue.")
 LEADER = Gauge("reload_safe_controller_leader", "1 while this process holds the leader Lease.")
 
 

@@ -1,29 +1,31 @@
-"""The rollout controller's brain: from watch events to hash patches, with no I/O of its own.
+"""The rollout controller's brain: `reconcile(key)`, level-triggered, with no I/O of its own.
 
-Watches feed it events; it keeps the ConfigMaps and the consumer index, debounces ConfigMap
-changes, and when one is due asks the `Patcher` to write the new hash on every opted-in
-consumer whose consumed content really changed. Because the hash is the webhook's, a workload
-re-applied together with its ConfigMap gets the same value from the webhook first, and the
-controller then finds nothing to do: one rollout, not two.
+It never acts on what an event said: it reads the workload and the ConfigMaps it consumes as
+the caches hold them now, computes the hash the workload should carry (the webhook's own
+algorithm, so a workload re-applied with its ConfigMap gets the same value from the webhook and
+the controller finds nothing to do), compares it with the hash on the stored template, and
+patches when they differ. So a failed patch is simply reconciled again (the queue's backoff), an
+old hash written back is restored, and a change made while nobody watched is rolled at start.
+
+A workload without a hash (admitted before reload-safe) has nothing to compare with: its first
+reconcile records the current hash as its baseline and patches nothing. Reconciles only run
+once every cache has synced (`runner.py`), so a baseline is never taken from half a list.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from webhook.controller.consumers import Consumer, ConsumerIndex, WorkloadKey
-from webhook.controller.debounce import Debouncer
+from webhook.controller.configmaps import HashInput, consumed_configmaps
+from webhook.controller.consumers import Consumer, WorkloadKey
 from webhook.controller.decide import desired_hash
 from webhook.controller.ratelimit import TokenBucket
-from webhook.policy import ABSENT, ConfigMapContent, ConfigMapState
 
 log = logging.getLogger(__name__)
-
-ConfigMapKey = tuple[str, str]
-"""(namespace, name)"""
 
 
 class Patcher(Protocol):
@@ -43,6 +45,18 @@ class Counters(Protocol):
     def unchanged(self) -> None: ...
     def error(self) -> None: ...
     def queue_depth(self, depth: int) -> None: ...
+
+
+class Outcome(enum.Enum):
+    PATCHED = "patched"
+    UNCHANGED = "unchanged"
+    BASELINE = "baseline"
+    SKIPPED = "skipped"
+    GONE = "gone"
+
+
+class NotLeading(Exception):
+    """The leader's last renew is older than the renew deadline: no write may happen now."""
 
 
 @dataclass
@@ -67,130 +81,85 @@ class Stats:
         self.depth = depth
 
 
+@dataclass(frozen=True, kw_only=True)
+class Caches:
+    """Read access to the synced caches."""
+
+    workload: Callable[[WorkloadKey], Consumer | None]
+    configmap: Callable[[tuple[str, str]], HashInput | None]
+    wrote_hash: Callable[[Consumer, str], None]
+    """Tell the workload cache the hash just written, so a reconcile before the watch event
+    arrives does not write it again."""
+
+
 class Reconciler:
     def __init__(
         self,
         *,
+        caches: Caches,
         patcher: Patcher,
         recorder: Recorder,
-        debouncer: Debouncer[ConfigMapKey],
         bucket: TokenBucket,
         counters: Counters,
+        may_write: Callable[[], bool],
         skip_namespace: Callable[[str], bool] = lambda namespace: False,
     ) -> None:
+        self._caches = caches
         self._patcher = patcher
         self._recorder = recorder
-        self._debouncer = debouncer
         self._bucket = bucket
         self._counters = counters
+        self._may_write = may_write
         self._skip_namespace = skip_namespace
-        self._configmaps: dict[ConfigMapKey, ConfigMapContent] = {}
-        self._index = ConsumerIndex()
         self._baselines: dict[WorkloadKey, str] = {}
+        """Hash of what a workload without a stored hash consumed when first reconciled."""
 
-    # -------------------------------------------------------------- events in
+    def reconcile(self, key: WorkloadKey, *, changed: Iterable[str] = ()) -> Outcome:
+        """Bring `key`'s stored hash to the hash of what it consumes now.
 
-    def configmap_changed(self, namespace: str, name: str, content: ConfigMapContent | None) -> None:
-        """A ConfigMap was added, modified (`content`) or deleted (None): queue its consumers."""
-        key = (namespace, name)
-        previous = self._configmaps.get(key)
-        if content is None:
-            self._configmaps.pop(key, None)
-        else:
-            self._configmaps[key] = content
-        if previous != content and self._index.consumers_of(namespace=namespace, configmap=name):
-            self._debouncer.add(key)
-            self._counters.queue_depth(len(self._debouncer))
-
-    def workload_changed(self, key: WorkloadKey, consumer: Consumer | None) -> None:
-        """An opted-in workload changed (`consumer`), or left (None: deleted or opted out)."""
+        Raises when the patch fails (the caller retries with backoff) and `NotLeading` when
+        this process may not write. `changed` names the ConfigMaps whose events queued the key,
+        for the Event's message only."""
+        consumer = self._caches.workload(key)
         if consumer is None:
-            self._index.remove(key)
             self._baselines.pop(key, None)
-            return
-        self._index.upsert(consumer)
-        if consumer.stored_hash is None and consumer.key not in self._baselines:
-            baseline = desired_hash(consumer, self._configmaps_of(consumer.key.namespace))
-            if baseline is not None:
-                self._baselines[consumer.key] = baseline
-
-    # -------------------------------------------------------------- work out
-
-    def resync(self) -> int:
-        """After (re)start: patch only the consumers whose consumed content changed since their
-        stored hash was written. Returns the number of patches."""
-        return sum(self._reconcile(consumer, configmap=None) for consumer in self._index.all())
-
-    def process_due(self, *, timeout: float) -> int:
-        """Roll the consumers of every ConfigMap whose debounce window has passed."""
-        patched = 0
-        for namespace, name in self._debouncer.take_due(timeout=timeout):
-            for consumer in self._index.consumers_of(namespace=namespace, configmap=name):
-                patched += self._reconcile(consumer, configmap=name)
-        self._counters.queue_depth(len(self._debouncer))
-        return patched
-
-    def _reconcile(self, consumer: Consumer, *, configmap: str | None) -> int:
-        if self._skip_namespace(consumer.key.namespace):
-            return 0
-        new = desired_hash(consumer, self._configmaps_of(consumer.key.namespace))
-        if new is None:
-            return 0
-        current = consumer.stored_hash or self._baselines.get(consumer.key)
+            return Outcome.GONE
+        if self._skip_namespace(key.namespace):
+            return Outcome.SKIPPED
+        configmaps = consumed_configmaps(
+            namespace=key.namespace, names=sorted(consumer.configmaps), lookup=self._caches.configmap
+        )
+        desired = desired_hash(consumer, configmaps)
+        if desired is None:
+            return Outcome.SKIPPED
+        current = consumer.stored_hash or self._baselines.get(key)
         if current is None:
-            self._baselines[consumer.key] = new
-            return 0
-        if new == current:
+            self._baselines[key] = desired
+            log.debug("%s has no hash: baseline %s", key, desired)
+            return Outcome.BASELINE
+        if desired == current:
             self._counters.unchanged()
-            return 0
+            return Outcome.UNCHANGED
         self._bucket.acquire()
+        if not self._may_write():
+            raise NotLeading(f"not patching {key}: the Lease was not renewed in time")
         try:
-            self._patcher.patch_hash(consumer, value=new)
+            self._patcher.patch_hash(consumer, value=desired)
         except Exception:
             self._counters.error()
-            log.exception("could not patch %s", consumer.key)
-            return 0
-        self._counters.rollout(consumer.key.kind)
-        self._index.upsert(_with_hash(consumer, new))
-        changed = configmap or ", ".join(sorted(consumer.configmaps))
-        log.info("rolled %s: ConfigMap %s changed (%s -> %s)", consumer.key, changed, current, new)
+            raise
+        self._counters.rollout(key.kind)
+        self._baselines.pop(key, None)
+        self._caches.wrote_hash(consumer, desired)
+        names = sorted(set(changed) & consumer.configmaps) or sorted(consumer.configmaps)
+        reason = ", ".join(names)
+        log.info("rolled %s: ConfigMap %s changed (%s -> %s)", key, reason, current, desired)
         try:
-            self._recorder.config_changed(consumer, configmap=changed, old=current, new=new)
+            self._recorder.config_changed(consumer, configmap=reason, old=current, new=desired)
         except Exception:
-            log.warning("could not record an Event on %s", consumer.key, exc_info=True)
-        return 1
-
-    def _configmaps_of(self, namespace: str) -> Mapping[str, ConfigMapState]:
-        """The namespace's ConfigMaps as the policy core wants them; missing ones are ABSENT."""
-        return _NamespaceView(self._configmaps, namespace)
+            log.warning("could not record an Event on %s", key, exc_info=True)
+        return Outcome.PATCHED
 
     @property
-    def index(self) -> ConsumerIndex:
-        return self._index
-
-
-class _NamespaceView(Mapping[str, ConfigMapState]):
-    """A read-only view of one namespace's ConfigMaps, without copying the store."""
-
-    def __init__(self, store: Mapping[ConfigMapKey, ConfigMapContent], namespace: str) -> None:
-        self._store = store
-        self._namespace = namespace
-
-    def __getitem__(self, name: str) -> ConfigMapState:
-        return self._store.get((self._namespace, name), ABSENT)
-
-    def __iter__(self) -> Iterator[str]:
-        return (name for namespace, name in self._store if namespace == self._namespace)
-
-    def __len__(self) -> int:
-        return sum(1 for namespace, _ in self._store if namespace == self._namespace)
-
-
-def _with_hash(consumer: Consumer, value: str) -> Consumer:
-    return Consumer(
-        key=consumer.key,
-        uid=consumer.uid,
-        references=consumer.references,
-        stored_hash=value,
-        template_path=consumer.template_path,
-    )
+    def baselines(self) -> int:
+        return len(self._baselines)
