@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 
 from tests.server.harness import Server, audit_lines, fixture, fixture_bytes
+from tests.support.spec import V1_HASH
 
 pytestmark = pytest.mark.server
 
-ENV_CONFIG_HASH = "sha256:08c2241d98d68d7f1f0676bc1542957dcdccdf1bb200a0788849e738f1bd3394"  # SPEC test vector
+ENV_CONFIG_HASH = V1_HASH  # SPEC test vector
 AUDIT_FIELDS = {
     "ts", "uid", "operation", "kind", "namespace", "name", "user", "dry_run", "mode", "decision",
     "owned", "violations", "acknowledged", "strategies", "config_hash", "patched", "latency_ms", "webhook",
