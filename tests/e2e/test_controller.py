@@ -26,6 +26,7 @@ from tests.e2e.kube import Kube, settled_replica_sets, settled_replica_sets_by_d
 from tests.e2e.webhook_process import RELEASE_NAMESPACE, WebhookServer
 from tests.envtest import ControlPlane
 from tests.support.builders import container, env_from, env_ref, pod_spec, workload
+from tests.support.polling import eventually
 from webhook.policy import HASH_ANNOTATION
 
 pytestmark = pytest.mark.e2e
@@ -106,6 +107,14 @@ def config_changed_events(kube: Kube, namespace: str, name: str) -> list[Any]:
     return [e for e in events if e.reason == "ConfigChanged" and e.involved_object.name == name]
 
 
+def one_config_changed_event(kube: Kube, namespace: str, name: str) -> list[Any]:
+    """The Event is written after the patch, and may land after the ReplicaSets settled: wait
+    for it, then expect no second one."""
+    found = eventually(lambda: config_changed_events(kube, namespace, name), timeout=15.0, interval=0.2)
+    assert len(found) == 1, [e.message for e in found]
+    return found
+
+
 def wait_for(check: Callable[[], bool], *, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -127,7 +136,7 @@ def test_edit_rolls_the_opted_in_deployment_once_and_not_the_others(
     after = rs_names(kube, "opted", ns, quiet=SETTLE)
     assert len(new_since(before, after)) == 1, after
     assert rs_names(kube, "bystander", ns) == bystander
-    (event,) = config_changed_events(kube, ns, "opted")
+    (event,) = one_config_changed_event(kube, ns, "opted")
     assert "env-config" in event.message
 
 
@@ -170,7 +179,7 @@ def test_twenty_quick_edits_within_the_window_roll_once(
     wait_for(lambda: stored_hash(kube, "web", ns) == config_hash("v20"))
     after = rs_names(kube, "web", ns, quiet=SETTLE)
     assert len(new_since(before, after)) == 1, after
-    assert len(config_changed_events(kube, ns, "web")) == 1
+    assert len(one_config_changed_event(kube, ns, "web")) == 1
 
 
 def test_a_patch_refused_once_still_rolls_once(
@@ -196,7 +205,7 @@ def test_a_patch_refused_once_still_rolls_once(
     assert len(new_since(before, after)) == 1, after
     assert controller.metric("reload_safe_controller_retries_total") >= 1
     assert controller.metric("reload_safe_controller_rollouts_total") == 1
-    assert len(config_changed_events(kube, ns, "web")) == 1
+    assert len(one_config_changed_event(kube, ns, "web")) == 1
 
 
 @contextlib.contextmanager

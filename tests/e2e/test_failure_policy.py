@@ -6,14 +6,16 @@ nothing listening, `Fail` makes the API server refuse the write, naming the webh
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.e2e.kube import Kube
+from tests.e2e.kube import Answer, Kube
 from tests.e2e.webhook_process import WebhookServer, register, render_webhook_configurations, unregister
 from tests.envtest import ControlPlane, free_port
 from tests.support.builders import container, env_from, pod_spec, workload
+from tests.support.polling import eventually
 from webhook.policy import HASH_ANNOTATION
 
 pytestmark = pytest.mark.e2e
@@ -52,8 +54,8 @@ def dead_webhook(
         unregister(kube.api, configurations)
 
 
-def obj() -> dict[str, object]:
-    return workload("Deployment", pod_spec(container(envFrom=[env_from("env-config")])), namespace=None)
+def obj(name: str = "web") -> dict[str, object]:
+    return workload("Deployment", pod_spec(container(envFrom=[env_from("env-config")])), name=name, namespace=None)
 
 
 @pytest.mark.parametrize("dead_webhook", ["Ignore"], indirect=True)
@@ -80,8 +82,17 @@ def test_fail_refuses_with_a_clear_error_when_the_webhook_is_down(
     from kubernetes import client
 
     client.CoreV1Api(kube.api).patch_namespace(ns, {"metadata": {"labels": {"e2e-dead-webhook": "yes"}}})
-    answer = kube.create(obj(), namespace=ns)
+    # The API server applies a new webhook configuration and a namespace's new label through
+    # its informers, a moment after each write: until both are seen, a create is admitted
+    # without the dead webhook. Each try uses a new name; the refusal must come.
+    names = (f"web-{n}" for n in itertools.count())
+
+    def create() -> tuple[str, Answer]:
+        name = next(names)
+        return name, kube.create(obj(name), namespace=ns)
+
+    name, answer = eventually(create, until=lambda tried: tried[1].status != 201, timeout=10.0, interval=0.2)
     assert answer.status >= 500 or answer.status == 403, answer.body
     assert "failed calling webhook" in answer.message
-    assert kube.get("Deployment", "web", namespace=ns).status == 404
+    assert kube.get("Deployment", name, namespace=ns).status == 404
     assert HASH_ANNOTATION not in str(answer.body)
