@@ -11,14 +11,13 @@ Only ConfigMap references are judged: Secret references (SPEC Contract v2) come 
 from __future__ import annotations
 
 import json
-import os
-import sys
 from collections.abc import Callable
 from typing import Final
 
 import click
 
 from webhook.cli.cluster_lists import ClusterError, connect, fill
+from webhook.cli.output import emit
 from webhook.cli.report import Judged, ScanReport, Summary
 from webhook.cli.report.sarif import report_sarif
 from webhook.clusterreport import ClusterReport
@@ -110,15 +109,5 @@ def report(
     except ClusterError as error:
         raise ClusterUnreadable(str(error)) from error
     result = tally.report()
-    _emit(FORMATS[output_format](result))
+    emit(FORMATS[output_format](result))
     ctx.exit(EXIT_CLEAN if result.clean else EXIT_FINDINGS)
-
-
-def _emit(output: str) -> None:
-    """Print the report; a reader that went away (`| head`) is not an error worth a traceback."""
-    try:
-        click.echo(output)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())

@@ -8,13 +8,12 @@ no parsing; `--format json|sarif` is for tools that want the details.
 from __future__ import annotations
 
 import json
-import os
-import sys
 from collections.abc import Callable
 from typing import Final
 
 import click
 
+from webhook.cli.output import emit
 from webhook.cli.report import ScanReport, scan_objects
 from webhook.cli.report.as_json import report_dict
 from webhook.cli.report.sarif import report_sarif
@@ -84,7 +83,7 @@ def scan(
     if paths.count(STDIN) > 1:
         raise click.UsageError("stdin (-) can be read only once")
     report = run_scan(paths, values=values, allow_empty=allow_empty)
-    _emit(FORMATS[output_format](report))
+    emit(FORMATS[output_format](report))
     if strict and report.skipped:
         click.echo(f"Error: --strict: {len(report.skipped)} input(s) skipped as not manifests", err=True)
         ctx.exit(EXIT_UNUSABLE)
@@ -116,13 +115,3 @@ def empty_message(paths: tuple[str, ...], inputs: Inputs) -> str:
 
 def _built(kind: object) -> bool:
     return kind in BUILT_KINDS or (isinstance(kind, str) and kind.endswith("List"))
-
-
-def _emit(output: str) -> None:
-    """Print the report; a reader that went away (`| head`) is not an error worth a traceback."""
-    try:
-        click.echo(output)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
