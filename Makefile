@@ -12,7 +12,7 @@ help:
 	@echo "make test         lint, type-check, import contracts, and every test (builds the control plane once)"
 	@echo "make test-fast    the same without the tests that need the control plane"
 	@echo "make mutation     mutation testing of the policy core (mutmut); writes the score to docs/testing.md"
-	@echo "make tools        build or reuse kube-apiserver, kube-controller-manager, etcd and helm; prints their directory last"
+	@echo "make tools        build or reuse kube-apiserver, kube-controller-manager, etcd and helm, and fetch the pinned CRDs"
 	@echo "make cluster      start etcd + kube-apiserver + kube-controller-manager on loopback until Ctrl-C"
 	@echo "make bench        the performance benchmark (docs/performance.md)"
 	@echo "make reliability  long fuzz and soak runs (docs/reliability.md)"
@@ -35,10 +35,12 @@ lint: $(STAMP)
 
 tools:
 	@bash tests/tools/build.sh
+	@bash tests/tools/crds.sh
 
 test: lint
 	@bash tests/tools/build.sh >/dev/null
-	RELOAD_SAFE_TOOLS="$$(bash tests/tools/build.sh | tail -n 1)" pytest -q
+	@bash tests/tools/crds.sh >/dev/null
+	RELOAD_SAFE_TOOLS="$$(bash tests/tools/build.sh | tail -n 1)" RELOAD_SAFE_CRDS="$$(bash tests/tools/crds.sh | tail -n 1)" pytest -q
 
 test-fast: lint
 	pytest -q -m "not e2e"
