@@ -32,7 +32,10 @@ def test_rollout_report_and_policyreport_crds_are_served(control_plane: ControlP
             "metadata": {"name": "r"},
             "spec": {
                 "selector": {"matchLabels": {"app": "r"}},
-                "template": {"metadata": {"labels": {"app": "r"}}, "spec": {"containers": [{"name": "c", "image": "x"}]}},
+                "template": {
+                    "metadata": {"labels": {"app": "r"}},
+                    "spec": {"containers": [{"name": "c", "image": "x"}]},
+                },
                 "strategy": {"canary": {}},
             },
         },
