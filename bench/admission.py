@@ -208,10 +208,7 @@ def _reference_count(body: bytes) -> int:
 
     obj = json.loads(body)["request"]["object"]
     return len(
-        {
-            (r.type, r.configmap, r.container, r.key, r.mount_path)
-            for r in find_references(obj["spec"]["template"]["spec"])
-        }
+        {(r.type, r.name, r.container, r.key, r.mount_path) for r in find_references(obj["spec"]["template"]["spec"])}
     )
 
 

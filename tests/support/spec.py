@@ -14,6 +14,18 @@ V1_CONFIGMAP: Final = "env-config"
 V1_DATA: Final = {"log_level": "INFO"}
 V1_ENTRIES: Final = [["env-config", "data", "log_level", "SU5GTw=="]]
 V1_HASH: Final = "sha256:08c2241d98d68d7f1f0676bc1542957dcdccdf1bb200a0788849e738f1bd3394"
+
+# Contract v2 "Secrets", test vector: a Deployment whose only container has
+# envFrom: [{configMapRef: {name: env-config}}, {secretRef: {name: db-creds}}].
+V2_HASH_KEY: Final = b"reload-safe-test-key-0123456789abcdef"
+V2_SECRET: Final = "db-creds"
+V2_SECRET_DATA: Final = {"password": "aHVudGVyMg=="}
+"""`data` as stored: base64 of "hunter2"."""
+V2_ENTRIES: Final = [
+    ["db-creds", "secret", "password", "59090ff33e312df6d9fe124d0033240b2c605d3b1e6bd73447d60d763e361fcb"],
+    ["env-config", "data", "log_level", "SU5GTw=="],
+]
+V2_HASH: Final = "sha256:253b24589d9f1fafeed0fed060f8057de16660c1ab7f1269d0188d5d519b9946"
 """A Deployment whose only container has `envFrom: [{configMapRef: {name: env-config}}]`."""
 
 HASH_PATTERN: Final = r"sha256:[0-9a-f]{64}"

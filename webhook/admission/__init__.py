@@ -1,7 +1,7 @@
 """AdmissionReview wire format and the handler that answers it, with no HTTP in sight."""
 
 from webhook.admission.handler import Outcome, WebhookKind, decide, handle
-from webhook.admission.ports import ConfigMapReader, NamespaceModes
+from webhook.admission.ports import ConfigMapReader, NamespaceModes, SecretReader
 from webhook.admission.review import (
     AdmissionRequest,
     AdmissionResponse,
@@ -17,6 +17,7 @@ __all__ = [
     "ConfigMapReader",
     "NamespaceModes",
     "Outcome",
+    "SecretReader",
     "WebhookKind",
     "decide",
     "decode_review",

@@ -13,10 +13,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from webhook.admission import responses
-from webhook.admission.ports import ConfigMapReader, NamespaceModes
+from webhook.admission.ports import ConfigMapReader, NamespaceModes, SecretReader
 from webhook.admission.review import AdmissionRequest, AdmissionResponse
-from webhook.policy import Decision, Mode, Operation, Verdict, configmap_names, evaluate, references_of
-from webhook.policy.model import ConfigMapState
+from webhook.policy import (
+    Decision,
+    Mode,
+    ObjectKind,
+    Operation,
+    Verdict,
+    configmap_names,
+    evaluate,
+    names_of,
+    references_of,
+    secret_names,
+)
+from webhook.policy.model import ConfigMapState, SecretState
 from webhook.policy.namespaces import NamespaceMode
 
 
@@ -49,8 +60,11 @@ def handle(
     webhook: WebhookKind,
     configmaps: ConfigMapReader,
     namespaces: NamespaceModes,
+    secrets: SecretReader | None = None,
 ) -> Outcome:
-    """Answer one admission request as the mutating or the validating webhook."""
+    """Answer one admission request as the mutating or the validating webhook.
+
+    `secrets`: None when the installation has no hash key (Secrets are then never read)."""
     namespace_mode = namespaces.mode(namespace=request.namespace)
     skip = _untouched(request, namespace_mode)
     if skip is not None:
@@ -63,7 +77,7 @@ def handle(
             decision=skip,
             namespace_problem=namespace_mode.problem,
         )
-    decision = decide(request, mode=namespace_mode.mode, configmaps=configmaps)
+    decision = decide(request, mode=namespace_mode.mode, configmaps=configmaps, secrets=secrets)
     if webhook is WebhookKind.MUTATING:
         response = responses.patched(request.uid, decision.patch)
         if decision.hash_warning:
@@ -89,22 +103,31 @@ def handle(
     )
 
 
-def decide(request: AdmissionRequest, *, mode: Mode, configmaps: ConfigMapReader) -> Decision:
+def decide(
+    request: AdmissionRequest, *, mode: Mode, configmaps: ConfigMapReader, secrets: SecretReader | None = None
+) -> Decision:
     """Look up what the policy needs, then ask it."""
     obj = _as_object(request.object)
     old = _as_object(request.old_object) if request.operation == Operation.UPDATE else None
     references = references_of(obj, kind=request.kind)
-    names = {reference.configmap for reference in references}
+    names = set(names_of(references, ObjectKind.CONFIGMAP))
+    secret_refs = set(names_of(references, ObjectKind.SECRET)) if secrets is not None else set()
     if old is not None and mode is Mode.ENFORCE:
         names |= configmap_names(old, kind=request.kind)
+        if secrets is not None:
+            secret_refs |= secret_names(old, kind=request.kind)
     namespace = request.namespace or _namespace_of(obj)
     found: dict[str, ConfigMapState] = {name: configmaps.get(namespace=namespace, name=name) for name in sorted(names)}
+    found_secrets: dict[str, SecretState] | None = None
+    if secrets is not None:
+        found_secrets = {name: secrets.get(namespace=namespace, name=name) for name in sorted(secret_refs)}
     return evaluate(
         obj=obj,
         kind=request.kind,
         operation=Operation(request.operation),
         mode=mode,
         configmaps=found,
+        secrets=found_secrets,
         old_obj=old,
         references=references,
     )

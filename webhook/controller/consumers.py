@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from webhook.policy import HASH_ANNOTATION, RELOAD_ANNOTATION, Reference, find_references, read_workload
+from webhook.policy import HASH_ANNOTATION, RELOAD_ANNOTATION, ObjectKind, Reference, find_references, read_workload
 from webhook.policy.shapes import annotation_value, mapping
 
 ROLLED_KINDS: Final = ("Deployment", "StatefulSet", "DaemonSet", "CronJob")
@@ -40,7 +40,7 @@ class Consumer:
 
     @property
     def configmaps(self) -> frozenset[str]:
-        return frozenset(r.configmap for r in self.references)
+        return frozenset(r.name for r in self.references if r.source is ObjectKind.CONFIGMAP)
 
 
 def opted_in(obj: Mapping[str, Any]) -> bool:

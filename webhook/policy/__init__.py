@@ -4,7 +4,7 @@ Adapters call `configmap_names` to learn what to look up, then `evaluate` with w
 """
 
 from webhook.policy.confighash import config_hash, consumed_entries
-from webhook.policy.engine import Decision, configmap_names, evaluate, references_of
+from webhook.policy.engine import Decision, configmap_names, evaluate, names_of, references_of, secret_names
 from webhook.policy.model import (
     ABSENT,
     HASH_ANNOTATION,
@@ -19,9 +19,13 @@ from webhook.policy.model import (
     Coverage,
     JSONPatch,
     Mode,
+    ObjectKind,
     Operation,
     Reference,
     RefType,
+    SecretContent,
+    Secrets,
+    SecretState,
     Strategy,
     Verdict,
     Violation,
@@ -45,9 +49,13 @@ __all__ = [
     "Decision",
     "JSONPatch",
     "Mode",
+    "ObjectKind",
     "Operation",
     "RefType",
     "Reference",
+    "SecretContent",
+    "SecretState",
+    "Secrets",
     "Strategy",
     "Verdict",
     "Violation",
@@ -57,6 +65,8 @@ __all__ = [
     "consumed_entries",
     "evaluate",
     "find_references",
+    "names_of",
     "read_workload",
     "references_of",
+    "secret_names",
 ]

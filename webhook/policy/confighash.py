@@ -10,22 +10,50 @@ import hashlib
 from collections.abc import Iterable, Iterator
 
 from webhook.policy.jsontext import compact_json
-from webhook.policy.model import ConfigMapContent, ConfigMaps, Reference, RefType
+from webhook.policy.model import ConfigMapContent, ConfigMaps, ObjectKind, Reference, RefType, SecretContent, Secrets
 
 Entry = tuple[str, str, str, str | None]
-"""`[name, field, key, value]`: value is base64 of the bytes, None when not found."""
+"""`[name, field, key, value]`: for a ConfigMap, value is base64 of the bytes; for a Secret
+(field "secret"), the keyed digest of the value; None when not found."""
+
+SECRET_FIELD = "secret"
 
 
-def consumed_entries(references: Iterable[Reference], configmaps: ConfigMaps) -> list[Entry]:
-    """The distinct consumed entries of all references, sorted by (name, field, key)."""
+def consumed_entries(
+    references: Iterable[Reference], configmaps: ConfigMaps, secrets: Secrets | None = None
+) -> list[Entry]:
+    """The distinct consumed entries of all references, sorted by (name, field, key).
+
+    `secrets` None (no hash key): Secret references add no entries (SPEC "Without a hash key").
+    """
     entries: set[Entry] = set()
     for reference in references:
-        content = configmaps.get(reference.configmap)
+        if reference.source is ObjectKind.SECRET:
+            if secrets is not None:
+                _add_secret_entries(entries, reference, secrets.get(reference.name))
+            continue
+        content = configmaps.get(reference.name)
         if isinstance(content, ConfigMapContent):
             entries.update(_entries_of(reference, content))
         else:
-            entries.add((reference.configmap, "", "", None))
+            entries.add((reference.name, "", "", None))
     return sorted(entries, key=lambda entry: entry[:3])
+
+
+def _add_secret_entries(entries: set[Entry], reference: Reference, content: object) -> None:
+    """A Secret has only `data`: env takes its key, envFrom every key, a volume its items or all."""
+    name = reference.name
+    if not isinstance(content, SecretContent):
+        entries.add((name, SECRET_FIELD, "", None))
+        return
+    if reference.type is RefType.ENV:
+        assert reference.key is not None
+        keys: Iterable[str] = (reference.key,)
+    elif reference.type is not RefType.ENV_FROM and reference.items is not None:
+        keys = reference.items
+    else:
+        keys = content.digests
+    entries.update((name, SECRET_FIELD, key, content.digests.get(key)) for key in keys)
 
 
 def config_hash(entries: list[Entry]) -> str:
@@ -34,7 +62,7 @@ def config_hash(entries: list[Entry]) -> str:
 
 
 def _entries_of(reference: Reference, content: ConfigMapContent) -> Iterator[Entry]:
-    name = reference.configmap
+    name = reference.name
     if reference.type is RefType.ENV:
         assert reference.key is not None
         yield _from_data_only(name, reference.key, content)

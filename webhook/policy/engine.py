@@ -20,8 +20,10 @@ from webhook.policy.model import (
     Coverage,
     JSONPatch,
     Mode,
+    ObjectKind,
     Operation,
     Reference,
+    Secrets,
     Strategy,
     Verdict,
     Violation,
@@ -57,6 +59,8 @@ class Decision:
     """Violation warnings, for the validating response."""
     unreadable: tuple[str, ...] = ()
     """Referenced ConfigMaps that could not be read: their hash is unknown."""
+    unreadable_secrets: tuple[str, ...] = ()
+    """Referenced Secrets that could not be read (with a hash key): their hash is unknown."""
     hash_warning: str | None = None
     """For the mutating response, when the hash could not be computed."""
     denial_message: str | None = None
@@ -70,7 +74,17 @@ class Decision:
 
 def configmap_names(obj: Mapping[str, Any], *, kind: str | None = None) -> frozenset[str]:
     """The ConfigMaps an adapter must look up before calling `evaluate`."""
-    return frozenset(ref.configmap for ref in references_of(obj, kind=kind))
+    return names_of(references_of(obj, kind=kind), ObjectKind.CONFIGMAP)
+
+
+def secret_names(obj: Mapping[str, Any], *, kind: str | None = None) -> frozenset[str]:
+    """The Secrets an adapter with a hash key must look up before calling `evaluate`."""
+    return names_of(references_of(obj, kind=kind), ObjectKind.SECRET)
+
+
+def names_of(references: Iterable[Reference], source: ObjectKind) -> frozenset[str]:
+    """The names of the objects of kind `source` that `references` consume."""
+    return frozenset(ref.name for ref in references if ref.source is source)
 
 
 def references_of(obj: Mapping[str, Any], *, kind: str | None = None) -> tuple[Reference, ...]:
@@ -89,12 +103,15 @@ def evaluate(
     operation: Operation,
     mode: Mode,
     configmaps: ConfigMaps,
+    secrets: Secrets | None = None,
     kind: str | None = None,
     old_obj: Mapping[str, Any] | None = None,
     references: tuple[Reference, ...] | None = None,
 ) -> Decision:
     """Judge one admission of `obj` under `mode` (SPEC, all of it that needs no I/O).
 
+    `secrets`: the Secrets read with the installation's hash key; None without a key (Secret
+    references are judged, but add nothing to the hash and are never covered by `immutable`).
     `references`: what `references_of(obj, kind=kind)` returned, when the caller has it.
     """
     workload = read_workload(obj, kind=kind)
@@ -111,12 +128,17 @@ def evaluate(
             namespace=workload.namespace,
         )
 
-    findings = _Findings.of(workload, configmaps, references=references)
+    findings = _Findings.of(workload, configmaps, secrets, references=references)
     owned = workload.owned
-    unreadable = tuple(sorted({r.configmap for r in findings.references if configmaps.get(r.configmap) is UNREADABLE}))
+    unreadable = _unreadable(findings.references, ObjectKind.CONFIGMAP, configmaps)
+    unreadable_secrets = _unreadable(findings.references, ObjectKind.SECRET, secrets or {})
     digest = None
-    if findings.references and not unreadable:
-        digest = config_hash(consumed_entries(findings.references, configmaps))
+    if findings.references and not unreadable and not unreadable_secrets:
+        # Only Secret references and no hash key: nothing can be hashed, so no annotation (as
+        # for a workload that consumes nothing), rather than a constant that records nothing.
+        hashable = secrets is not None or any(r.source is ObjectKind.CONFIGMAP for r in findings.references)
+        if hashable:
+            digest = config_hash(consumed_entries(findings.references, configmaps, secrets))
     patch = None
     if (
         digest
@@ -131,7 +153,7 @@ def evaluate(
         findings.violations,
         mode=mode,
         owned=owned,
-        existing=_existing_identities(old_obj, workload.kind, configmaps) if judged_on_update else set(),
+        existing=_existing_identities(old_obj, workload.kind, configmaps, secrets) if judged_on_update else set(),
         uncertain={v.identity for v in findings.uncertain},
     )
     speaks = not owned and mode in (Mode.ENFORCE, Mode.WARN)
@@ -147,7 +169,12 @@ def evaluate(
         acknowledged=findings.acknowledged,
         warnings=warnings,
         unreadable=unreadable,
-        hash_warning=messages.unreadable_warning(unreadable) if unreadable and speaks else None,
+        unreadable_secrets=unreadable_secrets,
+        hash_warning=(
+            messages.unreadable_warning(unreadable, unreadable_secrets)
+            if (unreadable or unreadable_secrets) and speaks
+            else None
+        ),
         denial_message=messages.denial_message(workload, [v.message for v in denied]) if denied else None,
         config_hash=digest,
         patch=patch,
@@ -164,6 +191,8 @@ def _skip_reason(workload: Workload, *, operation: Operation, mode: Mode) -> str
         return "namespace policy is off"
     if workload.being_deleted:
         return "object is being deleted"
+    if workload.borrows_template:
+        return "a Rollout without spec.template (it runs its workloadRef's template, judged there)"
     return None
 
 
@@ -179,7 +208,12 @@ class _Findings:
 
     @classmethod
     def of(
-        cls, workload: Workload, configmaps: ConfigMaps, *, references: tuple[Reference, ...] | None = None
+        cls,
+        workload: Workload,
+        configmaps: ConfigMaps,
+        secrets: Secrets | None,
+        *,
+        references: tuple[Reference, ...] | None = None,
     ) -> _Findings:
         if references is None:
             references = find_references(workload.pod_spec)
@@ -190,7 +224,7 @@ class _Findings:
         in_effect: set[Strategy] = set()
         acknowledged = False
         for reference in references:
-            covering = declared.covering(reference, configmaps)
+            covering = declared.covering(reference, configmaps, secrets)
             effective = tuple(s for s in covering if workload.rolling or not s.rolling)
             in_effect.update(effective)
             if reference.type.live_updated:
@@ -204,13 +238,15 @@ class _Findings:
                 message=messages.violation_message(workload, reference, uncovering=[s for s in covering if s.rolling]),
                 warning=messages.violation_warning(workload, reference),
                 container=reference.container,
-                configmap=reference.configmap,
+                configmap=reference.name if reference.source is ObjectKind.CONFIGMAP else None,
+                secret=reference.name if reference.source is ObjectKind.SECRET else None,
                 key=reference.key,
                 mount_path=reference.mount_path,
             )
             if violation.identity not in violations:
                 violations[violation.identity] = violation
-                if configmaps.get(reference.configmap) is UNREADABLE:
+                looked_in = configmaps if reference.source is ObjectKind.CONFIGMAP else (secrets or {})
+                if looked_in.get(reference.name) is UNREADABLE:
                     uncertain.append(violation)
         for invalid in declared.invalid:
             violation = Violation(
@@ -233,8 +269,13 @@ class _Findings:
         )
 
 
+def _unreadable(references: Iterable[Reference], source: ObjectKind, found: Mapping[str, object]) -> tuple[str, ...]:
+    """The names of the referenced objects of kind `source` that could not be read, sorted."""
+    return tuple(sorted({r.name for r in references if r.source is source and found.get(r.name) is UNREADABLE}))
+
+
 def _existing_identities(
-    old_obj: Mapping[str, Any] | None, kind: str, configmaps: ConfigMaps
+    old_obj: Mapping[str, Any] | None, kind: str, configmaps: ConfigMaps, secrets: Secrets | None
 ) -> set[tuple[str | None, ...]]:
     """Identities of the violations the old object already had (Kyverno's allowExistingViolations)."""
     if old_obj is None:
@@ -242,7 +283,7 @@ def _existing_identities(
     old = read_workload(old_obj, kind=kind)
     if old is None:
         return set()
-    return {v.identity for v in _Findings.of(old, configmaps).violations}
+    return {v.identity for v in _Findings.of(old, configmaps, secrets).violations}
 
 
 def _verdict(

@@ -38,7 +38,7 @@ def workload_label(workload: Workload) -> str:
 
 def reference_phrase(reference: Reference) -> str:
     """`envFrom of ConfigMap "x"`, with the key or mount path where there is one."""
-    phrase = f'{reference.type} reference to ConfigMap "{reference.configmap}"'
+    phrase = f'{reference.type} reference to {reference.source.label} "{reference.name}"'
     if reference.key:
         phrase += f' (key "{reference.key}")'
     if reference.mount_path:
@@ -51,7 +51,7 @@ def violation_message(workload: Workload, reference: Reference, *, uncovering: S
     container = f'{"init container" if reference.init else "container"} "{reference.container}"'
     text = (
         f"{workload_label(workload)}, {container}: the {reference_phrase(reference)} will not "
-        f"reload: {_WHY[reference.type]}, so editing the ConfigMap never reaches the running "
+        f"reload: {_WHY[reference.type]}, so editing the {reference.source.label} never reaches the running "
         "pods and nothing restarts them."
     )
     if uncovering:
@@ -68,7 +68,7 @@ def _fixes(workload: Workload, reference: Reference) -> list[str]:
     if workload.rolling:
         fixes.append(
             f"annotate the {workload.kind} or its pod template with `{RELOAD_ANNOTATION}: rollout`"
-            " so a ConfigMap change rolls it out"
+            f" so a {reference.source.label} change rolls it out"
         )
     else:
         fixes.append(
@@ -76,11 +76,12 @@ def _fixes(workload: Workload, reference: Reference) -> list[str]:
             f" `{RELOAD_ANNOTATION}: rollout`"
         )
     if reference.type is RefType.SUB_PATH:
-        fixes.append("mount the ConfigMap volume without subPath, which the kubelet refreshes")
+        fixes.append(f"mount the {reference.source.label} volume without subPath, which the kubelet refreshes")
     else:
-        fixes.append("read the configuration from a ConfigMap volume mounted without subPath")
+        fixes.append(f"read the configuration from a {reference.source.label} volume mounted without subPath")
     fixes.append(
-        f'make ConfigMap "{reference.configmap}" immutable (`immutable: true`) and use a new name for each change'
+        f'make {reference.source.label} "{reference.name}" immutable (`immutable: true`) and use a new name for'
+        " each change"
     )
     fixes.append(f"accept stale configuration with `{RELOAD_ANNOTATION}: none`")
     return fixes
@@ -98,7 +99,7 @@ def violation_warning(workload: Workload, reference: Reference) -> str:
         line = (
             f"{workload.kind}/{shorten(workload.display_name, limit)}"
             f" container {shorten(reference.container, limit)}:"
-            f" {reference.type} ConfigMap {shorten(reference.configmap, limit)}{detail}"
+            f" {reference.type} {reference.source.label} {shorten(reference.name, limit)}{detail}"
             f" never reloads; {fix}"
         )
         if len(line) <= WARNING_LIMIT:
@@ -128,10 +129,18 @@ def invalid_annotation_warning(workload: Workload, *, level: str, value: str) ->
     return shorten(line, WARNING_LIMIT)
 
 
-def unreadable_warning(names: Sequence[str]) -> str:
-    listed = ", ".join(shorten(name, 40) for name in names[:3]) + (", …" if len(names) > 3 else "")
+def unreadable_warning(names: Sequence[str], secrets: Sequence[str] = ()) -> str:
+    """`names`: ConfigMaps that could not be read; `secrets`: Secrets."""
+    labelled = [("ConfigMap", name) for name in names] + [("Secret", name) for name in secrets]
+    shown = labelled[:3]
+    kinds = {kind for kind, _ in labelled}
+    if len(kinds) == 1:  # "ConfigMap a, b, c": the kind once
+        listed = f"{shown[0][0]} " + ", ".join(shorten(name, 40) for _, name in shown)
+    else:
+        listed = ", ".join(f"{kind} {shorten(name, 40)}" for kind, name in shown)
+    listed += ", …" if len(labelled) > 3 else ""
     line = (
-        f"reload-safe: could not read ConfigMap {listed}; {'it is' if len(names) == 1 else 'they are'}"
+        f"reload-safe: could not read {listed}; {'it is' if len(labelled) == 1 else 'they are'}"
         " judged as unknown and the config hash was left unchanged"
     )
     return shorten(line, WARNING_LIMIT)

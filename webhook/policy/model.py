@@ -49,8 +49,20 @@ class Verdict(enum.StrEnum):
     ERROR = "error"
 
 
+class ObjectKind(enum.StrEnum):
+    """The kind of object a reference names; the value is its field name in audit and scan JSON."""
+
+    CONFIGMAP = "configmap"
+    SECRET = "secret"
+
+    @property
+    def label(self) -> str:
+        """The kind as people read it in messages: "ConfigMap" or "Secret"."""
+        return "Secret" if self is ObjectKind.SECRET else "ConfigMap"
+
+
 class RefType(enum.StrEnum):
-    """How a container consumes a ConfigMap (SPEC "References")."""
+    """How a container consumes a ConfigMap or a Secret (SPEC "References", Contract v2 "Secrets")."""
 
     ENV = "env"
     ENV_FROM = "envFrom"
@@ -140,14 +152,42 @@ ConfigMaps: TypeAlias = Mapping[str, ConfigMapState]
 """ConfigMaps of the request's namespace by name; a name not in the mapping is ABSENT."""
 
 
+@dataclass(frozen=True)
+class SecretContent:
+    """What the policy needs of one Secret: never a value, only its keyed digests.
+
+    `digests` maps each key to the lowercase hex HMAC-SHA256 of the value's bytes under the
+    installation's hash key (`secrets.secret_content` computes them), so holding, hashing or
+    logging this object cannot reveal a value, nor let a reader of a pod template test guesses.
+    """
+
+    name: str
+    digests: Mapping[str, str] = field(default_factory=dict)
+    immutable: bool = False
+    reloader_match: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "digests", MappingProxyType(dict(self.digests)))
+
+
+SecretState: TypeAlias = SecretContent | ConfigMapAbsence
+Secrets: TypeAlias = Mapping[str, SecretState]
+"""Secrets of the request's namespace by name; a name not in the mapping is ABSENT.
+
+Passed as None when there is no hash key: then Secrets are never read, Secret references add
+nothing to the hash, and whether a Secret is immutable is unknown (SPEC "Without a hash key")."""
+
+
 @dataclass(frozen=True, slots=True)
 class Reference:
-    """One way one container consumes one ConfigMap."""
+    """One way one container consumes one ConfigMap or Secret."""
 
     container: str
     init: bool
     type: RefType
-    configmap: str
+    name: str
+    """The name of the ConfigMap or Secret."""
+    source: ObjectKind = ObjectKind.CONFIGMAP
     key: str | None = None
     """The key of an `env` reference."""
     mount_path: str | None = None
@@ -171,6 +211,8 @@ class Violation:
     """The short form (at most 256 characters) sent as an AdmissionReview warning."""
     container: str | None = None
     configmap: str | None = None
+    secret: str | None = None
+    """The Secret's name; a reference violation names `configmap` or `secret`, never both."""
     key: str | None = None
     mount_path: str | None = None
     level: str | None = None
@@ -183,7 +225,7 @@ class Violation:
         """What makes two violations "the same" across an UPDATE (SPEC, enforce on UPDATE)."""
         if self.type == INVALID_ANNOTATION:
             return (self.type, self.level, self.value)
-        return (self.type, self.container, self.configmap, self.key, self.mount_path)
+        return (self.type, self.container, self.configmap, self.secret, self.key, self.mount_path)
 
 
 @dataclass(frozen=True, slots=True)

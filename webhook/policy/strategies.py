@@ -6,12 +6,28 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from webhook.policy.model import RELOAD_ANNOTATION, ConfigMapContent, ConfigMaps, Reference, Strategy
+from webhook.policy.model import (
+    RELOAD_ANNOTATION,
+    ConfigMapContent,
+    ConfigMaps,
+    ObjectKind,
+    Reference,
+    SecretContent,
+    Secrets,
+    Strategy,
+)
 from webhook.policy.shapes import annotation_value, mapping
 from webhook.policy.workloads import Workload
 
-RELOADER_AUTO: Final = ("reloader.stakater.com/auto", "configmap.reloader.stakater.com/auto")
-RELOADER_RELOAD: Final = "configmap.reloader.stakater.com/reload"
+RELOADER_AUTO_ALL: Final = "reloader.stakater.com/auto"
+RELOADER_AUTO: Final[Mapping[ObjectKind, str]] = {
+    ObjectKind.CONFIGMAP: "configmap.reloader.stakater.com/auto",
+    ObjectKind.SECRET: "secret.reloader.stakater.com/auto",
+}
+RELOADER_RELOAD: Final[Mapping[ObjectKind, str]] = {
+    ObjectKind.CONFIGMAP: "configmap.reloader.stakater.com/reload",
+    ObjectKind.SECRET: "secret.reloader.stakater.com/reload",
+}
 RELOADER_SEARCH: Final = "reloader.stakater.com/search"
 RELOADER_MATCH: Final = "reloader.stakater.com/match"
 WAVE: Final = "wave.pusher.com/update-on-config-change"
@@ -34,29 +50,47 @@ class Declared:
 
     reload: frozenset[Strategy]
     invalid: tuple[InvalidReload, ...]
-    reloader_all: bool
-    reloader_names: frozenset[str]
+    reloader_auto: frozenset[ObjectKind]
+    """The kinds whose every reference Reloader's `auto` annotations cover."""
+    reloader_names: Mapping[ObjectKind, frozenset[str]]
+    """The ConfigMaps and Secrets Reloader's `reload` annotations list, by kind."""
     reloader_search: bool
     wave: bool
     checksum: bool
 
-    def covering(self, reference: Reference, configmaps: ConfigMaps) -> tuple[Strategy, ...]:
-        """Every strategy that would cover `reference` in a kind whose pods get replaced."""
+    def covering(
+        self, reference: Reference, configmaps: ConfigMaps, secrets: Secrets | None = None
+    ) -> tuple[Strategy, ...]:
+        """Every strategy that would cover `reference` in a kind whose pods get replaced.
+
+        A Secret is looked at only when `secrets` is given (with a hash key): without it, its
+        `immutable` and Reloader `match` are unknown, so they cover nothing."""
         found: list[Strategy] = [s for s in (Strategy.ROLLOUT, Strategy.NONE) if s in self.reload]
-        content = configmaps.get(reference.configmap)
+        content = _read_content(reference, configmaps, secrets)
         if (
-            self.reloader_all
-            or reference.configmap in self.reloader_names
-            or (self.reloader_search and isinstance(content, ConfigMapContent) and content.reloader_match)
+            reference.source in self.reloader_auto
+            or reference.name in self.reloader_names.get(reference.source, frozenset())
+            or (self.reloader_search and content is not None and content.reloader_match)
         ):
             found.append(Strategy.RELOADER)
         if self.wave:
             found.append(Strategy.WAVE)
         if self.checksum:
             found.append(Strategy.CHECKSUM)
-        if isinstance(content, ConfigMapContent) and content.immutable:
+        if content is not None and content.immutable:
             found.append(Strategy.IMMUTABLE)
         return tuple(found)
+
+
+def _read_content(
+    reference: Reference, configmaps: ConfigMaps, secrets: Secrets | None
+) -> ConfigMapContent | SecretContent | None:
+    """The referenced object as read, or None when it is absent, unreadable or not to be read."""
+    if reference.source is ObjectKind.SECRET:
+        secret = secrets.get(reference.name) if secrets is not None else None
+        return secret if isinstance(secret, SecretContent) else None
+    configmap = configmaps.get(reference.name)
+    return configmap if isinstance(configmap, ConfigMapContent) else None
 
 
 def declared_strategies(workload: Workload) -> Declared:
@@ -76,11 +110,16 @@ def declared_strategies(workload: Workload) -> Declared:
     both = list(levels.values())
     workload_level = levels["workload"]
     template_level = levels.get("template", workload_level)
+    auto_all = any(_is_true(a, RELOADER_AUTO_ALL) for a in both)
     return Declared(
         reload=frozenset(reload),
         invalid=tuple(invalid),
-        reloader_all=any(_is_true(a, key) for a in both for key in RELOADER_AUTO),
-        reloader_names=frozenset(name for a in both for name in _names(a.get(RELOADER_RELOAD))),
+        reloader_auto=frozenset(
+            kind for kind, key in RELOADER_AUTO.items() if auto_all or any(_is_true(a, key) for a in both)
+        ),
+        reloader_names={
+            kind: frozenset(name for a in both for name in _names(a.get(key))) for kind, key in RELOADER_RELOAD.items()
+        },
         reloader_search=any(_is_true(a, RELOADER_SEARCH) for a in both),
         wave=_is_true(workload_level, WAVE),
         checksum=any(isinstance(key, str) and key.startswith(CHECKSUM_PREFIX) for key in template_level),

@@ -17,12 +17,18 @@ TEMPLATE_PATHS: Final[Mapping[str, tuple[str, ...]]] = {
     "ReplicationController": ("spec", "template"),
     "Job": ("spec", "template"),
     "CronJob": ("spec", "jobTemplate", "spec", "template"),
+    "Rollout": ("spec", "template"),
 }
-"""Path from the object to its pod template; the empty path means the object is the pod."""
+"""Path from the object to its pod template; the empty path means the object is the pod.
+
+`Rollout` is Argo Rollouts' (`argoproj.io/v1alpha1`): a Deployment-like kind whose controller
+replaces pods when its template changes (SPEC v2 "Argo Rollouts")."""
+
+ROLLOUT: Final = "Rollout"
 
 WORKLOAD_KINDS: Final = frozenset(TEMPLATE_PATHS)
 
-ROLLING_KINDS: Final = frozenset({"Deployment", "StatefulSet", "DaemonSet", "CronJob"})
+ROLLING_KINDS: Final = frozenset({"Deployment", "StatefulSet", "DaemonSet", "CronJob", ROLLOUT})
 """Kinds whose controller replaces pods when the template changes (CronJob: the next Job)."""
 
 CREATE_ONLY_HASH_KINDS: Final = frozenset({"Pod", "Job"})
@@ -42,6 +48,12 @@ class Workload:
     template_path: tuple[str, ...]
     has_template: bool
     """False when the object has no pod template where its kind keeps one."""
+
+    @property
+    def borrows_template(self) -> bool:
+        """A Rollout without a template of its own runs the one of `spec.workloadRef`'s
+        Deployment, which is evaluated when that Deployment is admitted."""
+        return self.kind == ROLLOUT and not self.has_template
 
     @property
     def is_pod(self) -> bool:

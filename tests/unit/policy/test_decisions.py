@@ -58,7 +58,7 @@ def test_the_kind_given_is_used_when_the_object_names_none() -> None:
     decision = judge(obj, kind="Deployment")
     assert (decision.verdict, decision.kind, decision.config_hash) == (Verdict.DENIED, "Deployment", SEED_HASH)
     assert judge(obj).verdict is Verdict.SKIPPED
-    assert [r.configmap for r in references_of(obj, kind="Deployment")] == ["env-config"]
+    assert [r.name for r in references_of(obj, kind="Deployment")] == ["env-config"]
     assert configmap_names(obj, kind="Deployment") == {"env-config"}
     assert configmap_names(obj) == frozenset()
 
@@ -133,9 +133,9 @@ def test_a_pod_created_with_generate_name_is_named_by_it() -> None:
 
 def test_coverage_pairs_each_unsafe_reference_with_what_covers_it() -> None:
     decision = judge(workload("Deployment", ENV_FROM_SPEC, annotations={RELOADER_AUTO: "true"}))
-    assert [(r.configmap, str(r.type)) for r in decision.references] == [("env-config", "envFrom")]
+    assert [(r.name, str(r.type)) for r in decision.references] == [("env-config", "envFrom")]
     (coverage,) = decision.coverage
-    assert coverage.reference.configmap == "env-config"
+    assert coverage.reference.name == "env-config"
     assert str(coverage.reference.type) == "envFrom"
     assert coverage.strategies == (Strategy.RELOADER,)
 

@@ -21,7 +21,7 @@ from webhook.policy import RefType, configmap_names, find_references, read_workl
 
 
 def refs(spec: dict[str, Any]) -> list[tuple[Any, ...]]:
-    return [(r.container, r.init, str(r.type), r.configmap, r.key, r.mount_path) for r in find_references(spec)]
+    return [(r.container, r.init, str(r.type), r.name, r.key, r.mount_path) for r in find_references(spec)]
 
 
 @pytest.mark.parametrize(
@@ -106,8 +106,8 @@ def refs(spec: dict[str, Any]) -> list[tuple[Any, ...]]:
                     envFrom=[{"secretRef": {"name": "s"}}],
                 )
             ),
-            [],
-            id="secrets-and-literals-are-not-configMap-references",
+            [("app", False, "env", "s", "k", None), ("app", False, "envFrom", "s", None, None)],
+            id="secret-references-are-found-literals-are-not",
         ),
     ],
 )
