@@ -39,6 +39,7 @@ def test_seed_env_deployment_is_a_finding(run: Run) -> None:
             "container": "my-nginx",
             "type": "envFrom",
             "configmap": "env-config",
+            "secret": None,
             "key": None,
             "mount_path": None,
             "message": ANY,

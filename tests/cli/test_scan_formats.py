@@ -13,7 +13,19 @@ from tests.cli.conftest import Run, Write
 from tests.cli.helpers import configmap, container, env_from, env_key, workload, yaml_docs
 
 SCHEMA = json.loads((Path(__file__).parent / "data" / "sarif-schema-2.1.0.json").read_text(encoding="utf-8"))
-FINDING_KEYS = {"kind", "namespace", "name", "container", "type", "configmap", "key", "mount_path", "message", "source"}
+FINDING_KEYS = {
+    "kind",
+    "namespace",
+    "name",
+    "container",
+    "type",
+    "configmap",
+    "secret",
+    "key",
+    "mount_path",
+    "message",
+    "source",
+}
 RULE_IDS = ["reload-safe/env", "reload-safe/envFrom", "reload-safe/subPath", "reload-safe/invalid-annotation"]
 
 MIXED = (

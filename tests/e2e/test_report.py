@@ -37,7 +37,18 @@ WORKLOAD_FIELDS = {
     "pods",
     "findings",
 }
-FINDING_FIELDS = {"kind", "namespace", "name", "container", "type", "configmap", "key", "mount_path", "message"}
+FINDING_FIELDS = {
+    "kind",
+    "namespace",
+    "name",
+    "container",
+    "type",
+    "configmap",
+    "secret",
+    "key",
+    "mount_path",
+    "message",
+}
 SEED_HASH = "sha256:08c2241d98d68d7f1f0676bc1542957dcdccdf1bb200a0788849e738f1bd3394"
 """SPEC test vector: envFrom of `env-config` with `data: {log_level: INFO}`."""
 ROLLOUT = {"reload-safe.io/reload": "rollout"}

@@ -84,11 +84,12 @@ def violation_fields(violation: Violation) -> dict[str, Any]:
             "level": violation.level,
             "value": violation.value,
         }
-    fields: dict[str, Any] = {
-        "container": violation.container,
-        "type": violation.type,
-        "configmap": violation.configmap,
-    }
+    fields: dict[str, Any] = {"container": violation.container, "type": violation.type}
+    # SPEC v2: a Secret violation names `secret` instead of `configmap`.
+    if violation.secret is not None:
+        fields["secret"] = violation.secret
+    else:
+        fields["configmap"] = violation.configmap
     if violation.key is not None:
         fields["key"] = violation.key
     if violation.mount_path is not None:

@@ -19,6 +19,7 @@ class FindingJSON(TypedDict):
     container: str | None
     type: str
     configmap: str | None
+    secret: str | None
     key: str | None
     mount_path: str | None
     message: str
@@ -87,6 +88,7 @@ def finding_json(workload: WorkloadState, *, violation: Violation) -> FindingJSO
         "container": violation.container,
         "type": violation.type,
         "configmap": violation.configmap,
+        "secret": violation.secret,
         "key": violation.key if violation.type == RefType.ENV else None,
         "mount_path": violation.mount_path if violation.type == RefType.SUB_PATH else None,
         "message": violation.message,

@@ -151,11 +151,13 @@ def test_findings_follow_enforce_rules_and_are_shaped_as_scan_without_source() -
         "container",
         "type",
         "configmap",
+        "secret",
         "key",
         "mount_path",
         "message",
     }
     assert (finding["type"], finding["configmap"], finding["container"]) == ("envFrom", "env-config", "app")
+    assert finding["secret"] is None
     assert (finding["key"], finding["mount_path"]) == (None, None)
     assert not t.report().clean
 

@@ -43,6 +43,7 @@ def finding_dict(judged: Judged, *, violation: Violation) -> dict[str, Any]:
         "container": violation.container,
         "type": violation.type,
         "configmap": violation.configmap,
+        "secret": violation.secret,
         "key": violation.key if violation.type == RefType.ENV else None,
         "mount_path": violation.mount_path if violation.type == RefType.SUB_PATH else None,
         "message": violation.message,

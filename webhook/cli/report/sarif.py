@@ -114,6 +114,8 @@ def fingerprint(judged: Judged, *, violation: Violation, uri: str) -> str:
         violation.mount_path,
         violation.level,
     ]
+    if violation.secret is not None:  # appended, so a ConfigMap finding keeps its fingerprint
+        identity.append(violation.secret)
     return hashlib.sha256(json.dumps(identity, separators=(",", ":")).encode("utf-8")).hexdigest()
 
 
