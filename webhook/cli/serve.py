@@ -19,6 +19,7 @@ import click
 
 from webhook.policy import Mode
 from webhook.server.settings import DEFAULT_PORT, STDOUT, ServerSettings, SourceKind, any_address
+from webhook.sources.hashkey import HashKeyError, read_hash_key
 
 MODES = [str(mode) for mode in Mode]
 LOG_LEVELS = ["debug", "info", "warning", "error"]
@@ -108,6 +109,12 @@ FILE = click.Path(dir_okay=False, path_type=Path)
 @click.option("--log-level", type=click.Choice(LOG_LEVELS), default="info", show_default=True, envvar=_env("LOG_LEVEL"))
 @click.option("--kubeconfig", type=FILE, envvar=_env("KUBECONFIG"), help="cluster source: kubeconfig file.")
 @click.option(
+    "--hash-key-file",
+    type=FILE,
+    envvar=_env("HASH_KEY_FILE"),
+    help="The installation's hash key: Secrets are read (as keyed digests) only with it (docs/secrets.md).",
+)
+@click.option(
     "--dev",
     is_flag=True,
     envvar=_env("DEV"),
@@ -150,6 +157,7 @@ def _settings(
     threads: int,
     log_level: str,
     kubeconfig: Path | None,
+    hash_key_file: Path | None,
     dev: bool,
 ) -> ServerSettings:
     kind = SourceKind(source)
@@ -179,6 +187,7 @@ def _settings(
         configmap_files=configmap_files,
         namespace_policy=Mode(namespace_policy) if namespace_policy else None,
         kubeconfig=str(kubeconfig) if kubeconfig else None,
+        hash_key_file=hash_key_file,
     )
 
 
@@ -194,12 +203,19 @@ def _dev_certificates() -> tuple[Path, Path]:
 def _inputs(settings: ServerSettings) -> Any:
     from webhook.server.inputs import cluster_inputs, static_inputs  # noqa: PLC0415 - imports metrics
 
+    hash_key = None
+    if settings.hash_key_file is not None:
+        try:  # read once, in the master: a bad key file stops the command before anything listens
+            hash_key = read_hash_key(settings.hash_key_file)
+        except HashKeyError as error:
+            raise ServeError(str(error)) from error
     if settings.source is SourceKind.STATIC:
         try:
             return static_inputs(
                 configmap_files=settings.configmap_files,
                 mode=settings.namespace_policy or settings.default_mode,
                 own_namespace=settings.own_namespace,
+                hash_key=hash_key,
             )
         except ValueError as error:
             raise ServeError(str(error)) from error
@@ -210,7 +226,10 @@ def _inputs(settings: ServerSettings) -> Any:
     except Exception as error:
         raise ServeError(f"cannot load Kubernetes credentials: {error}") from error
     return cluster_inputs(
-        kubeconfig=settings.kubeconfig, default=settings.default_mode, own_namespace=settings.own_namespace
+        kubeconfig=settings.kubeconfig,
+        default=settings.default_mode,
+        own_namespace=settings.own_namespace,
+        hash_key=hash_key,
     )
 
 

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from webhook.admission import ConfigMapReader, NamespaceModes
+from webhook.admission import ConfigMapReader, NamespaceModes, SecretReader
 from webhook.manifests.loader import load_all
 from webhook.policy import Mode
 from webhook.server import metrics
-from webhook.sources.static import StaticConfigMaps, StaticNamespaceModes
+from webhook.sources.static import StaticConfigMaps, StaticNamespaceModes, StaticSecrets
 
 CONFIGMAPS = "configmaps"
 NAMESPACES = "namespaces"
+SECRETS = "secrets"
 STOP_TIMEOUT = 2.0
 
 
@@ -27,6 +29,8 @@ class Inputs:
     configmaps: ConfigMapReader
     namespaces: NamespaceModes
     ready: dict[str, Callable[[], bool]]
+    secrets: SecretReader | None = None
+    """None without a hash key: Secrets are then never read."""
     """Readiness checks: `configmaps` and `namespaces` caches synced."""
     stop: Callable[[], None] = field(default=lambda: None)
     state: dict[str, Callable[[], str]] = field(default_factory=dict)
@@ -40,12 +44,17 @@ class Inputs:
 InputsFactory = Callable[[], Inputs]
 
 
-def static_inputs(*, configmap_files: tuple[str, ...], mode: Mode, own_namespace: str | None) -> InputsFactory:
-    """ConfigMaps from manifests, every namespace in `mode` (kube-system and our own: off).
+def static_inputs(
+    *, configmap_files: tuple[str, ...], mode: Mode, own_namespace: str | None, hash_key: bytes | None = None
+) -> InputsFactory:
+    """ConfigMaps (and, with a hash key, Secrets) from manifests, every namespace in `mode`
+    (kube-system and our own: off).
 
-    Raises `ValueError` (ManifestError, ConfigMapError) for a file that cannot be read.
+    Raises `ValueError` (ManifestError, ConfigMapError, SecretDataError) for a file that cannot be read.
     """
-    configmaps = StaticConfigMaps.from_objects(load_all(configmap_files))
+    objects = load_all(configmap_files)
+    configmaps = StaticConfigMaps.from_objects(objects)
+    secrets = StaticSecrets.from_objects(objects, hash_key=hash_key) if hash_key is not None else None
     namespaces = StaticNamespaceModes(mode, exempt=(own_namespace,) if own_namespace else ())
 
     def build() -> Inputs:
@@ -56,15 +65,19 @@ def static_inputs(*, configmap_files: tuple[str, ...], mode: Mode, own_namespace
         return Inputs(
             configmaps=configmaps,
             namespaces=namespaces,
+            secrets=secrets,
             ready={CONFIGMAPS: lambda: True, NAMESPACES: lambda: True},
         )
 
     return build
 
 
-def cluster_inputs(*, kubeconfig: str | None, default: Mode, own_namespace: str | None) -> InputsFactory:
-    """ConfigMaps and Namespaces from list+watch caches of the API server, in the memory of the
-    server process (built after fork: the caches start threads and open connections)."""
+def cluster_inputs(
+    *, kubeconfig: str | None, default: Mode, own_namespace: str | None, hash_key: bytes | None = None
+) -> InputsFactory:
+    """ConfigMaps, Namespaces and (with a hash key) Secrets from list+watch caches of the API
+    server, in the memory of the server process (built after fork: the caches start threads
+    and open connections). Without a hash key no Secret is ever listed, watched or read."""
 
     def build() -> Inputs:
         # Imported here: the Kubernetes client is heavy, and a static server never needs it.
@@ -110,24 +123,55 @@ def cluster_inputs(*, kubeconfig: str | None, default: Mode, own_namespace: str 
             default=default,
             exempt=(own_namespace,) if own_namespace else (),
         )
-        configmap_cache.start()
-        namespace_cache.start()
+        caches: dict[str, WatchCache[Any]] = {CONFIGMAPS: configmap_cache, NAMESPACES: namespace_cache}
+        secrets = None
+        if hash_key is not None:
+            from webhook.sources.secrets import (  # noqa: PLC0415
+                SECRET_FIELD_SELECTOR,
+                ClusterSecrets,
+                SecretConverter,
+            )
+
+            observer.synced(cache=SECRETS, synced=False)
+            convert = SecretConverter(hash_key=hash_key)
+            secret_cache = WatchCache(
+                name=SECRETS,
+                source=KubeListWatch(
+                    call=core_api(configuration).list_secret_for_all_namespaces, field_selector=SECRET_FIELD_SELECTOR
+                ),
+                convert=convert,
+                observer=observer,
+            )
+            secrets = ClusterSecrets(
+                cache=secret_cache,
+                getter=KubeGetter(call=reader.read_namespaced_secret, namespaced=True),
+                convert=convert,
+            )
+            caches[SECRETS] = secret_cache
+        for cache in caches.values():
+            cache.start()
 
         def stop() -> None:
-            configmap_cache.stop()
-            namespace_cache.stop()
-            configmap_cache.stop(timeout=STOP_TIMEOUT)
-            namespace_cache.stop(timeout=STOP_TIMEOUT)
+            for cache in caches.values():
+                cache.stop()
+            for cache in caches.values():
+                cache.stop(timeout=STOP_TIMEOUT)
 
         return Inputs(
             configmaps=configmaps,
             namespaces=namespaces,
-            ready={CONFIGMAPS: lambda: configmap_cache.synced, NAMESPACES: lambda: namespace_cache.synced},
+            secrets=secrets,
+            ready={name: _synced(cache) for name, cache in caches.items()},
             stop=stop,
-            state={
-                CONFIGMAPS: lambda: "watching" if configmap_cache.connected else "reconnecting",
-                NAMESPACES: lambda: "watching" if namespace_cache.connected else "reconnecting",
-            },
+            state={name: _state(cache) for name, cache in caches.items()},
         )
 
     return build
+
+
+def _synced(cache: Any) -> Callable[[], bool]:
+    return lambda: bool(cache.synced)
+
+
+def _state(cache: Any) -> Callable[[], str]:
+    return lambda: "watching" if cache.connected else "reconnecting"

@@ -27,6 +27,7 @@ from webhook.admission import (
     ConfigMapReader,
     NamespaceModes,
     Outcome,
+    SecretReader,
     WebhookKind,
     decode_review,
     encode_response,
@@ -62,6 +63,8 @@ class ReviewService:
     configmaps: ConfigMapReader
     namespaces: NamespaceModes
     audit: AuditWriter
+    secrets: SecretReader | None = None
+    """None without a hash key: Secret references are judged without reading Secrets."""
     audit_skipped: bool = False
     """Write audit lines for skipped requests too (SPEC: only at debug level)."""
     problems: RateLimitedLog = field(default_factory=RateLimitedLog)
@@ -77,7 +80,9 @@ class ReviewService:
             metrics.observe_rejected(endpoint=endpoint, code=400)
             return error_answer(400, str(error))
         try:
-            outcome = self.handler(request, webhook=webhook, configmaps=self.configmaps, namespaces=self.namespaces)
+            outcome = self.handler(
+                request, webhook=webhook, configmaps=self.configmaps, namespaces=self.namespaces, secrets=self.secrets
+            )
             answer = Answer(200, encode_response(outcome.response))
         except Exception as error:
             return self._failed(request, webhook=webhook, started=started, error=error)

@@ -45,6 +45,7 @@ def build_worker(
     service = ReviewService(
         configmaps=inputs.configmaps,
         namespaces=inputs.namespaces,
+        secrets=inputs.secrets,
         audit=audit,
         audit_skipped=audit_skipped,
     )

@@ -36,6 +36,8 @@ class ServerSettings:
     configmap_files: tuple[str, ...] = ()
     namespace_policy: Mode | None = None
     kubeconfig: str | None = None
+    hash_key_file: Path | None = None
+    """The installation's hash key: with it Secrets are read (as digests); without, never."""
 
     @property
     def bind(self) -> str:

@@ -75,7 +75,7 @@ def core_api(configuration: client.Configuration, *, retries: bool = True) -> Co
 
 
 class CoreReads:
-    """The four core/v1 GETs of the caches, answered as raw (undecoded) urllib3 responses.
+    """The core/v1 GETs of the caches, answered as raw (undecoded) urllib3 responses.
 
     They go through the official client's `ApiClient`, which brings what matters (kubeconfig or
     service-account credentials, token refresh, TLS, proxies, retries), but not through its
@@ -93,6 +93,7 @@ class CoreReads:
         "resource_version": "resourceVersion",
         "allow_watch_bookmarks": "allowWatchBookmarks",
         "timeout_seconds": "timeoutSeconds",
+        "field_selector": "fieldSelector",
     }
 
     def __init__(self, api_client: client.ApiClient) -> None:
@@ -107,6 +108,14 @@ class CoreReads:
     def read_namespaced_config_map(self, *, name: str, namespace: str, **options: Any) -> Any:
         return self._get(
             "/api/v1/namespaces/{namespace}/configmaps/{name}", {"namespace": namespace, "name": name}, options
+        )
+
+    def list_secret_for_all_namespaces(self, **options: Any) -> Any:
+        return self._get("/api/v1/secrets", {}, options)
+
+    def read_namespaced_secret(self, *, name: str, namespace: str, **options: Any) -> Any:
+        return self._get(
+            "/api/v1/namespaces/{namespace}/secrets/{name}", {"namespace": namespace, "name": name}, options
         )
 
     def read_namespace(self, *, name: str, **options: Any) -> Any:
@@ -138,8 +147,9 @@ class CoreReads:
 class KubeListWatch:
     """`ListWatch` over one list call of the client (e.g. `list_config_map_for_all_namespaces`)."""
 
-    def __init__(self, *, call: Callable[..., Any]) -> None:
+    def __init__(self, *, call: Callable[..., Any], field_selector: str | None = None) -> None:
         self._call = call
+        self._selection: dict[str, str] = {"field_selector": field_selector} if field_selector else {}
         self._lock = threading.Lock()
         self._streaming: Any = None
 
@@ -155,7 +165,11 @@ class KubeListWatch:
         while True:
             try:
                 response = self._call(
-                    limit=PAGE_SIZE, _continue=token, _preload_content=False, _request_timeout=LIST_TIMEOUT
+                    limit=PAGE_SIZE,
+                    _continue=token,
+                    _preload_content=False,
+                    _request_timeout=LIST_TIMEOUT,
+                    **self._selection,
                 )
             except ApiException as error:
                 if error.status == HTTP_GONE:  # the continue token expired: start over
@@ -186,6 +200,7 @@ class KubeListWatch:
                 timeout_seconds=seconds,
                 _preload_content=False,
                 _request_timeout=(5.0, WATCH_READ_TIMEOUT),
+                **self._selection,
             )
         except ApiException as error:
             if error.status == HTTP_GONE:

@@ -1,4 +1,4 @@
-"""ConfigMaps and namespace modes from manifests: for `review`, demos and benchmarks.
+"""ConfigMaps, Secrets and namespace modes from manifests: for `review`, demos and benchmarks.
 
 A ConfigMap written without a namespace matches any request's namespace; one with a namespace
 matches only that namespace. A ConfigMap not given counts as not existing.
@@ -10,7 +10,8 @@ from collections.abc import Iterable
 
 from webhook.manifests.configmaps import configmap_content, is_configmap
 from webhook.manifests.loader import Located
-from webhook.policy.model import ABSENT, ConfigMapContent, ConfigMapState, Mode
+from webhook.manifests.secrets import is_secret, secret_digests
+from webhook.policy.model import ABSENT, ConfigMapContent, ConfigMapState, Mode, SecretContent, SecretState
 from webhook.policy.namespaces import NamespaceMode, resolve_mode
 
 
@@ -25,6 +26,26 @@ class StaticConfigMaps:
         return cls(configmap_content(o.obj) for o in objects if is_configmap(o.obj))
 
     def get(self, *, namespace: str, name: str) -> ConfigMapState:
+        return self._by_key.get((namespace, name)) or self._by_key.get((None, name)) or ABSENT
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+
+class StaticSecrets:
+    """A `SecretReader` over Secrets read from manifests, kept as digests under the hash key.
+
+    Namespaces match as for `StaticConfigMaps`. Raises `SecretDataError` for a Secret whose
+    `data` is not base64 (the message names the Secret and the key, never the value)."""
+
+    def __init__(self, secrets: Iterable[tuple[str | None, SecretContent]]) -> None:
+        self._by_key = {(namespace, content.name): content for namespace, content in secrets}
+
+    @classmethod
+    def from_objects(cls, objects: Iterable[Located], *, hash_key: bytes) -> StaticSecrets:
+        return cls(secret_digests(o.obj, hash_key=hash_key) for o in objects if is_secret(o.obj))
+
+    def get(self, *, namespace: str, name: str) -> SecretState:
         return self._by_key.get((namespace, name)) or self._by_key.get((None, name)) or ABSENT
 
     def __len__(self) -> int:
