@@ -11,6 +11,7 @@ import threading
 import click
 
 from webhook.policy import Mode
+from webhook.sources.hashkey import HashKeyError, read_hash_key
 
 LOG_LEVELS = ["debug", "info", "warning", "error"]
 
@@ -64,6 +65,11 @@ def _env(name: str) -> str:
     help="Mode of namespaces without the label; only enforce and warn namespaces are rolled.",
 )
 @click.option("--own-namespace", envvar=[_env("OWN_NAMESPACE"), "POD_NAMESPACE"], help="Never rolled.")
+@click.option(
+    "--hash-key-file",
+    envvar=_env("HASH_KEY_FILE"),
+    help="The installation's hash key: Secrets are watched (as keyed digests) only with it (docs/secrets.md).",
+)
 @click.option("--log-level", type=click.Choice(LOG_LEVELS), default="info", show_default=True)
 def controller(  # noqa: PLR0917 - click passes options positionally
     kubeconfig: str | None,
@@ -81,6 +87,7 @@ def controller(  # noqa: PLR0917 - click passes options positionally
     metrics_port: int,
     default_policy: str,
     own_namespace: str | None,
+    hash_key_file: str | None,
     log_level: str,
 ) -> None:
     """Roll workloads annotated `reload-safe.io/reload: rollout` when consumed ConfigMaps change."""
@@ -93,6 +100,12 @@ def controller(  # noqa: PLR0917 - click passes options positionally
     from webhook.controller.runner import Controller, Tuning, kube_controller  # noqa: PLC0415
     from webhook.sources.kubeapi import load_configuration  # noqa: PLC0415
 
+    hash_key = None
+    if hash_key_file:
+        try:  # read once at start: rotating the key means restarting (docs/secrets.md)
+            hash_key = read_hash_key(hash_key_file)
+        except HashKeyError as error:
+            raise click.ClickException(str(error)) from error
     try:
         configuration = load_configuration(kubeconfig)
     except Exception as error:
@@ -103,16 +116,22 @@ def controller(  # noqa: PLR0917 - click passes options positionally
         serve_metrics(port=metrics_port, ready=lambda: not holder or holder[0].synced)
 
     def work(fence: Fence, stop: threading.Event) -> None:
-        worker = kube_controller(
-            configuration=configuration,
-            tuning=Tuning(debounce=debounce, max_wait=max_wait, rate=rate, burst=burst, resync_period=resync_period),
-            default_mode=Mode(default_policy),
-            own_namespace=own_namespace,
-            identity=name,
-            may_write=fence.valid,
-        )
-        holder.append(worker)
-        worker.run(stop)
+        while not stop.is_set():
+            worker = kube_controller(
+                configuration=configuration,
+                tuning=Tuning(
+                    debounce=debounce, max_wait=max_wait, rate=rate, burst=burst, resync_period=resync_period
+                ),
+                default_mode=Mode(default_policy),
+                own_namespace=own_namespace,
+                identity=name,
+                may_write=fence.valid,
+                hash_key=hash_key,
+            )
+            holder[:] = [worker]
+            worker.run(stop)
+            if not worker.restart_needed:
+                return
 
     election = Election(
         namespace=leader_election_namespace,

@@ -1,4 +1,4 @@
-"""Which opted-in workloads consume which ConfigMaps.
+"""Which opted-in workloads consume which ConfigMaps and Secrets.
 
 Built with the policy core's own reference finder (`find_references`), so the controller and
 the webhook can never disagree about what a workload consumes.
@@ -14,7 +14,7 @@ from typing import Any, Final
 from webhook.policy import HASH_ANNOTATION, RELOAD_ANNOTATION, ObjectKind, Reference, find_references, read_workload
 from webhook.policy.shapes import annotation_value, mapping
 
-ROLLED_KINDS: Final = ("Deployment", "StatefulSet", "DaemonSet", "CronJob")
+ROLLED_KINDS: Final = ("Deployment", "StatefulSet", "DaemonSet", "CronJob", "Rollout")
 """Kinds the controller rolls: their controllers replace pods when the template changes."""
 
 
@@ -40,7 +40,15 @@ class Consumer:
 
     @property
     def configmaps(self) -> frozenset[str]:
-        return frozenset(r.name for r in self.references if r.source is ObjectKind.CONFIGMAP)
+        return self.consumed(ObjectKind.CONFIGMAP)
+
+    @property
+    def secrets(self) -> frozenset[str]:
+        return self.consumed(ObjectKind.SECRET)
+
+    def consumed(self, source: ObjectKind) -> frozenset[str]:
+        """The names of the objects of kind `source` it consumes."""
+        return frozenset(r.name for r in self.references if r.source is source)
 
 
 def opted_in(obj: Mapping[str, Any]) -> bool:
@@ -57,6 +65,8 @@ def consumer_of(obj: Mapping[str, Any]) -> Consumer | None:
     workload = read_workload(obj)
     if workload is None or workload.kind not in ROLLED_KINDS or not workload.name or not workload.namespace:
         return None
+    if workload.borrows_template:  # a Rollout running its workloadRef's template: nothing to roll here
+        return None
     if not opted_in(obj) or workload.being_deleted:
         return None
     stored = mapping(workload.template_metadata.get("annotations")).get(HASH_ANNOTATION)
@@ -69,35 +79,39 @@ def consumer_of(obj: Mapping[str, Any]) -> Consumer | None:
     )
 
 
+_Consumed = tuple[str, ObjectKind, str]
+"""(namespace, kind, name) of a consumed ConfigMap or Secret."""
+
+
 class ConsumerIndex:
-    """Opted-in workloads by key, and the reverse map ConfigMap → consuming workloads."""
+    """Opted-in workloads by key, and the reverse map ConfigMap or Secret → consuming workloads."""
 
     def __init__(self) -> None:
         self._consumers: dict[WorkloadKey, Consumer] = {}
-        self._by_configmap: defaultdict[tuple[str, str], set[WorkloadKey]] = defaultdict(set)
+        self._by_object: defaultdict[_Consumed, set[WorkloadKey]] = defaultdict(set)
 
     def upsert(self, consumer: Consumer) -> None:
         self.remove(consumer.key)
         self._consumers[consumer.key] = consumer
-        for name in consumer.configmaps:
-            self._by_configmap[(consumer.key.namespace, name)].add(consumer.key)
+        for consumed in _consumed(consumer):
+            self._by_object[consumed].add(consumer.key)
 
     def remove(self, key: WorkloadKey) -> None:
         old = self._consumers.pop(key, None)
         if old is None:
             return
-        for name in old.configmaps:
-            keys = self._by_configmap.get((key.namespace, name))
+        for consumed in _consumed(old):
+            keys = self._by_object.get(consumed)
             if keys is not None:
                 keys.discard(key)
                 if not keys:
-                    del self._by_configmap[(key.namespace, name)]
+                    del self._by_object[consumed]
 
     def get(self, key: WorkloadKey) -> Consumer | None:
         return self._consumers.get(key)
 
-    def consumers_of(self, *, namespace: str, configmap: str) -> list[Consumer]:
-        keys = sorted(self._by_configmap.get((namespace, configmap), ()), key=str)
+    def consumers_of(self, *, namespace: str, name: str, source: ObjectKind = ObjectKind.CONFIGMAP) -> list[Consumer]:
+        keys = sorted(self._by_object.get((namespace, source, name), ()), key=str)
         return [self._consumers[k] for k in keys]
 
     def all(self) -> Iterable[Consumer]:
@@ -105,3 +119,7 @@ class ConsumerIndex:
 
     def __len__(self) -> int:
         return len(self._consumers)
+
+
+def _consumed(consumer: Consumer) -> set[_Consumed]:
+    return {(consumer.key.namespace, r.source, r.name) for r in consumer.references}

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any, Final
+
+from kubernetes.client.exceptions import ApiException
 
 from webhook.controller.consumers import Consumer
 from webhook.controller.rawapi import Transport
 from webhook.policy import HASH_ANNOTATION
+
+HTTP_NOT_FOUND: Final = 404
 
 COMPONENT: Final = "reload-safe-controller"
 """Also the field manager of every patch, so server-side-apply tools see who wrote the hash."""
@@ -16,9 +21,35 @@ _RESOURCES: Final = {
     "StatefulSet": ("apps/v1", "/apis/apps/v1", "statefulsets"),
     "DaemonSet": ("apps/v1", "/apis/apps/v1", "daemonsets"),
     "CronJob": ("batch/v1", "/apis/batch/v1", "cronjobs"),
+    "Rollout": ("argoproj.io/v1alpha1", "/apis/argoproj.io/v1alpha1", "rollouts"),
 }
 LIST_PATHS: Final = {kind: f"{prefix}/{plural}" for kind, (_, prefix, plural) in _RESOURCES.items()}
 """Each rolled kind's list-for-all-namespaces path."""
+
+OPTIONAL_KINDS: Final = frozenset({"Rollout"})
+"""Kinds from CRDs that may not be installed: watched only while the API serves them."""
+
+
+def served_kinds(transport: Transport) -> frozenset[str]:
+    """The rolled kinds the API server serves now (discovery of each optional kind's group version).
+
+    Raises when discovery itself fails (the caller keeps what it had), not when a group is absent."""
+    served = set(_RESOURCES) - OPTIONAL_KINDS
+    for kind in OPTIONAL_KINDS:
+        _, prefix, plural = _RESOURCES[kind]
+        try:
+            response = transport.send("GET", prefix, timeout=10)
+        except ApiException as error:
+            if error.status == HTTP_NOT_FOUND:
+                continue
+            raise
+        try:
+            resources = json.loads(response.data).get("resources") or []
+        finally:
+            response.release_conn()
+        if any(isinstance(r, dict) and r.get("name") == plural for r in resources):
+            served.add(kind)
+    return frozenset(served)
 
 
 def hash_merge_patch(consumer: Consumer, *, value: str) -> dict[str, Any]:
@@ -61,7 +92,7 @@ class KubeRecorder:
         self._transport = transport
         self._instance = instance
 
-    def config_changed(self, consumer: Consumer, *, configmap: str, old: str | None, new: str) -> None:
+    def config_changed(self, consumer: Consumer, *, what: str, old: str | None, new: str) -> None:
         key = consumer.key
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         event = {
@@ -76,7 +107,7 @@ class KubeRecorder:
                 "uid": consumer.uid,
             },
             "reason": "ConfigChanged",
-            "message": f"ConfigMap {configmap} changed: rolling out with {HASH_ANNOTATION} {new}",
+            "message": f"{what} changed: rolling out with {HASH_ANNOTATION} {new}",
             "type": "Normal",
             "source": {"component": COMPONENT, "host": self._instance},
             "reportingComponent": COMPONENT,

@@ -24,6 +24,7 @@ from webhook.controller.configmaps import HashInput, consumed_configmaps
 from webhook.controller.consumers import Consumer, WorkloadKey
 from webhook.controller.decide import desired_hash
 from webhook.controller.ratelimit import TokenBucket
+from webhook.policy import ObjectKind, SecretContent, SecretState
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,8 @@ class Patcher(Protocol):
 
 
 class Recorder(Protocol):
-    def config_changed(self, consumer: Consumer, *, configmap: str, old: str | None, new: str) -> None:
-        """Record a `ConfigChanged` Kubernetes Event on the workload."""
+    def config_changed(self, consumer: Consumer, *, what: str, old: str | None, new: str) -> None:
+        """Record a `ConfigChanged` Kubernetes Event on the workload (`what`: "ConfigMap a, Secret b")."""
         ...
 
 
@@ -88,6 +89,8 @@ class Caches:
     workload: Callable[[WorkloadKey], Consumer | None]
     configmap: Callable[[tuple[str, str]], HashInput | None]
     wrote_hash: Callable[[Consumer, str], None]
+    secret: Callable[[tuple[str, str]], SecretContent | None] | None = None
+    """None without a hash key: Secrets are not read, and add nothing to the hash."""
     """Tell the workload cache the hash just written, so a reconcile before the watch event
     arrives does not write it again."""
 
@@ -114,12 +117,12 @@ class Reconciler:
         self._baselines: dict[WorkloadKey, str] = {}
         """Hash of what a workload without a stored hash consumed when first reconciled."""
 
-    def reconcile(self, key: WorkloadKey, *, changed: Iterable[str] = ()) -> Outcome:
+    def reconcile(self, key: WorkloadKey, *, changed: Iterable[tuple[ObjectKind, str]] = ()) -> Outcome:
         """Bring `key`'s stored hash to the hash of what it consumes now.
 
         Raises when the patch fails (the caller retries with backoff) and `NotLeading` when
-        this process may not write. `changed` names the ConfigMaps whose events queued the key,
-        for the Event's message only."""
+        this process may not write. `changed` names the objects whose events queued the key
+        (as (kind, name)), for the Event's message only."""
         consumer = self._caches.workload(key)
         if consumer is None:
             self._baselines.pop(key, None)
@@ -129,7 +132,7 @@ class Reconciler:
         configmaps = consumed_configmaps(
             namespace=key.namespace, names=sorted(consumer.configmaps), lookup=self._caches.configmap
         )
-        desired = desired_hash(consumer, configmaps)
+        desired = desired_hash(consumer, configmaps, self._consumed_secrets(consumer))
         if desired is None:
             return Outcome.SKIPPED
         current = consumer.stored_hash or self._baselines.get(key)
@@ -151,14 +154,27 @@ class Reconciler:
         self._counters.rollout(key.kind)
         self._baselines.pop(key, None)
         self._caches.wrote_hash(consumer, desired)
-        names = sorted(set(changed) & consumer.configmaps) or sorted(consumer.configmaps)
-        reason = ", ".join(names)
-        log.info("rolled %s: ConfigMap %s changed (%s -> %s)", key, reason, current, desired)
+        consumed = {(r.source, r.name) for r in consumer.references}
+        named = sorted(set(changed) & consumed) or sorted(consumed)
+        what = ", ".join(f"{source.label} {name}" for source, name in named)
+        log.info("rolled %s: %s changed (%s -> %s)", key, what, current, desired)
         try:
-            self._recorder.config_changed(consumer, configmap=reason, old=current, new=desired)
+            self._recorder.config_changed(consumer, what=what, old=current, new=desired)
         except Exception:
             log.warning("could not record an Event on %s", key, exc_info=True)
         return Outcome.PATCHED
+
+    def _consumed_secrets(self, consumer: Consumer) -> dict[str, SecretState] | None:
+        """The Secrets it consumes, as digests (a missing one is left out: ABSENT); None without a key."""
+        lookup = self._caches.secret
+        if lookup is None:
+            return None
+        found: dict[str, SecretState] = {}
+        for name in sorted(consumer.secrets):
+            content = lookup((consumer.key.namespace, name))
+            if content is not None:
+                found[name] = content
+        return found
 
     @property
     def baselines(self) -> int:

@@ -1,7 +1,8 @@
 """Wiring: list+watch caches enqueue workload keys; one worker reconciles them once synced.
 
 The watch threads never decide anything: a workload event queues that workload, a ConfigMap
-event queues its consumers (both debounced), and a resync every `resync_period` queues every
+or Secret event queues its consumers (all debounced, in one queue: a ConfigMap and a Secret
+changed together within the debounce window give one reconcile, so one rollout), and a resync every `resync_period` queues every
 opted-in workload. The worker starts only once every cache has synced, so the first reconciles
 (and the baselines of workloads without a hash) see complete caches whatever order the lists
 arrived in. Only the leader runs this (see `leader.py`); a standby holds no caches at all.
@@ -20,15 +21,16 @@ from kubernetes import client
 
 from webhook.controller.configmaps import HashInput, hash_input_from_api
 from webhook.controller.consumers import Consumer, ConsumerIndex, WorkloadKey, consumer_of
-from webhook.controller.kube import LIST_PATHS, KubePatcher, KubeRecorder
+from webhook.controller.kube import LIST_PATHS, KubePatcher, KubeRecorder, served_kinds
 from webhook.controller.metrics import RETRIES, PrometheusCounters
 from webhook.controller.ratelimit import TokenBucket
 from webhook.controller.rawapi import ListCall, Transport
 from webhook.controller.reconciler import Caches, NotLeading, Patcher, Reconciler, Recorder
 from webhook.controller.workqueue import WorkQueue
-from webhook.policy import Mode
+from webhook.policy import Mode, ObjectKind, SecretContent
 from webhook.sources.cluster import ClusterNamespaceModes, namespace_from_api
 from webhook.sources.kubeapi import KubeGetter, KubeListWatch, core_api
+from webhook.sources.secrets import SECRET_FIELD_SELECTOR, SecretConverter
 from webhook.sources.watch import Key, ListWatch, WatchCache
 
 log = logging.getLogger(__name__)
@@ -58,26 +60,47 @@ class Controller:
         *,
         configmaps: ListWatch,
         workloads: Mapping[str, ListWatch],
+        secrets: ListWatch | None = None,
+        hash_key: bytes | None = None,
         other_caches: Sequence[WatchCache[Any]] = (),
         patcher: Patcher,
         recorder: Recorder,
         tuning: Tuning,
         may_write: Callable[[], bool],
         skip_namespace: Callable[[str], bool] = lambda namespace: False,
+        discovery_changed: Callable[[], bool] = lambda: False,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._tuning = tuning
+        self._discovery_changed = discovery_changed
+        self.restart_needed = False
+        """Set when a resync found a workload kind newly served or gone (a CRD installed or
+        removed): `run` returns, and the caller builds a controller with the new kinds."""
         self._clock = clock
         self.queue: WorkQueue[WorkloadKey] = WorkQueue(window=tuning.debounce, max_wait=tuning.max_wait, clock=clock)
         self._index = ConsumerIndex()
         self._lock = threading.Lock()
-        self._changed: dict[WorkloadKey, set[str]] = {}
+        self._changed: dict[WorkloadKey, set[tuple[ObjectKind, str]]] = {}
         self._counters = PrometheusCounters()
         self._configmaps: WatchCache[HashInput] = WatchCache(
-            name="configmaps", source=configmaps, convert=hash_input_from_api, listener=self._on_configmap
+            name="configmaps",
+            source=configmaps,
+            convert=hash_input_from_api,
+            listener=self._config_listener(ObjectKind.CONFIGMAP),
         )
         self._caches: list[WatchCache[Any]] = [*other_caches, self._configmaps]
+        self._secrets: WatchCache[SecretContent] | None = None
+        if secrets is not None:
+            if hash_key is None:
+                raise ValueError("a Secret source needs the hash key")
+            self._secrets = WatchCache(
+                name="secrets",
+                source=secrets,
+                convert=SecretConverter(hash_key=hash_key),
+                listener=self._config_listener(ObjectKind.SECRET),
+            )
+            self._caches.append(self._secrets)
         for kind, source in workloads.items():
             self._caches.append(
                 WatchCache(
@@ -88,7 +111,12 @@ class Controller:
                 )
             )
         self._reconciler = Reconciler(
-            caches=Caches(workload=self._workload, configmap=self._configmaps.get, wrote_hash=self._wrote_hash),
+            caches=Caches(
+                workload=self._workload,
+                configmap=self._configmaps.get,
+                secret=self._secrets.get if self._secrets is not None else None,
+                wrote_hash=self._wrote_hash,
+            ),
             patcher=patcher,
             recorder=recorder,
             bucket=TokenBucket(rate=tuning.rate, burst=tuning.burst, clock=clock, sleep=sleep),
@@ -135,12 +163,25 @@ class Controller:
         next_resync = self._clock() + self._tuning.resync_period
         while not stop.is_set():
             if self._clock() >= next_resync:
+                if self._kinds_changed():
+                    self.restart_needed = True
+                    return
                 log.info("resync: %d opted-in workloads queued", self.resync())
                 next_resync = self._clock() + self._tuning.resync_period
             self._counters.queue_depth(len(self.queue))
             key = self.queue.get(timeout=POLL)
             if key is not None:
                 self.process(key)
+
+    def _kinds_changed(self) -> bool:
+        try:
+            changed = self._discovery_changed()
+        except Exception as error:
+            log.warning("API discovery failed (%s); keeping the kinds watched now", _describe(error))
+            return False
+        if changed:
+            log.info("the workload kinds the API serves changed: restarting the caches")
+        return changed
 
     def process(self, key: WorkloadKey) -> None:
         """Reconcile one key: forget its failures on success, back off on failure."""
@@ -164,14 +205,19 @@ class Controller:
 
     # ---------------------------------------------------------------- events (watch threads)
 
-    def _on_configmap(self, event: str, key: Key, value: HashInput | None) -> None:
-        namespace, name = key
-        with self._lock:
-            consumers = self._index.consumers_of(namespace=namespace, configmap=name)
+    def _config_listener(self, source: ObjectKind) -> Callable[[str, Key, object], None]:
+        """A ConfigMap or Secret event queues its consumers (debounced), nothing more."""
+
+        def listen(event: str, key: Key, value: object) -> None:
+            namespace, name = key
+            with self._lock:
+                consumers = self._index.consumers_of(namespace=namespace, name=name, source=source)
+                for consumer in consumers:
+                    self._changed.setdefault(consumer.key, set()).add((source, name))
             for consumer in consumers:
-                self._changed.setdefault(consumer.key, set()).add(name)
-        for consumer in consumers:
-            self.queue.add_debounced(consumer.key)
+                self.queue.add_debounced(consumer.key)
+
+        return listen
 
     def namespace_changed(self, event: str, key: Key, value: object) -> None:
         """A namespace's labels (its mode) may have changed: its opted-in workloads are looked
@@ -221,8 +267,12 @@ def kube_controller(
     own_namespace: str | None,
     identity: str,
     may_write: Callable[[], bool],
+    hash_key: bytes | None = None,
 ) -> Controller:
-    """The controller on the API server: list+watch sources, raw-call patcher and Events."""
+    """The controller on the API server: list+watch sources, raw-call patcher and Events.
+
+    Argo Rollouts are watched only when discovery finds them served; each resync checks again.
+    Secrets are listed and watched only with the hash key (without: never read)."""
     core = core_api(configuration)
     listeners: list[Controller] = []
 
@@ -244,9 +294,20 @@ def kube_controller(
     )
     reads = Transport(client.ApiClient(configuration))
     writes = Transport(client.ApiClient(configuration))
+    kinds = served_kinds(reads)
+    log.info("watching %s", ", ".join(sorted(kinds)))
     controller = Controller(
         configmaps=KubeListWatch(call=core.list_config_map_for_all_namespaces),
-        workloads={kind: KubeListWatch(call=ListCall(reads, path)) for kind, path in LIST_PATHS.items()},
+        workloads={
+            kind: KubeListWatch(call=ListCall(reads, path)) for kind, path in LIST_PATHS.items() if kind in kinds
+        },
+        secrets=(
+            KubeListWatch(call=core.list_secret_for_all_namespaces, field_selector=SECRET_FIELD_SELECTOR)
+            if hash_key is not None
+            else None
+        ),
+        hash_key=hash_key,
+        discovery_changed=lambda: served_kinds(reads) != kinds,
         other_caches=(namespaces,),
         patcher=KubePatcher(writes),
         recorder=KubeRecorder(writes, instance=identity),

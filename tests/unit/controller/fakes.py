@@ -74,5 +74,5 @@ class FakeRecorder:
     def __init__(self) -> None:
         self.events: list[tuple[str, str]] = []
 
-    def config_changed(self, consumer: Consumer, *, configmap: str, old: str | None, new: str) -> None:
-        self.events.append((str(consumer.key), configmap))
+    def config_changed(self, consumer: Consumer, *, what: str, old: str | None, new: str) -> None:
+        self.events.append((str(consumer.key), what))

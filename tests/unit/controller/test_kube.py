@@ -56,7 +56,9 @@ def test_every_patch_names_the_controller_as_field_manager() -> None:
 
 def test_the_event_names_the_configmap_and_the_hash_only() -> None:
     transport = RecordingTransport()
-    KubeRecorder(transport, instance="pod-1").config_changed(consumer(), configmap="env-config", old=None, new=HASH)
+    KubeRecorder(transport, instance="pod-1").config_changed(
+        consumer(), what="ConfigMap env-config", old=None, new=HASH
+    )
     ((method, path, kwargs),) = transport.calls
     assert (method, path) == ("POST", "/api/v1/namespaces/ns/events")
     event = kwargs["body"]

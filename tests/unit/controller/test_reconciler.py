@@ -150,7 +150,7 @@ def test_an_edit_rolls_the_consumer_once_with_the_exact_spec_hash(harness: Calla
     h.configmaps.push("MODIFIED", cm({"log_level": "DEBUG"}))
     h.settle()
     assert h.patcher.patches == [("Deployment ns/web", env_config_hash("DEBUG"))]
-    assert h.recorder.events == [("Deployment ns/web", "env-config")]
+    assert h.recorder.events == [("Deployment ns/web", "ConfigMap env-config")]
 
 
 def test_twenty_quick_edits_roll_once(harness: Callable[..., Harness]) -> None:
@@ -171,7 +171,7 @@ def test_a_failed_patch_is_retried_with_backoff_until_it_succeeds(harness: Calla
     assert h.patcher.patches == [("Deployment ns/web", env_config_hash("DEBUG"))]
     assert h.patcher.calls == 3
     assert h.controller.queue.failures(KEY) == 0, "a success forgets the failures"
-    assert h.recorder.events == [("Deployment ns/web", "env-config")], "the retry still names the ConfigMap"
+    assert h.recorder.events == [("Deployment ns/web", "ConfigMap env-config")], "the retry still names the ConfigMap"
 
 
 def test_a_workload_deleted_while_backing_off_is_not_retried(harness: Callable[..., Harness]) -> None:
