@@ -1,11 +1,12 @@
 """Wiring: list+watch caches enqueue workload keys; one worker reconciles them once synced.
 
-The watch threads never decide anything: a workload event queues that workload, a ConfigMap
-or Secret event queues its consumers (all debounced, in one queue: a ConfigMap and a Secret
-changed together within the debounce window give one reconcile, so one rollout), and a
-resync every `resync_period` queues every opted-in workload. The worker starts only once
-every cache has synced, so the first reconciles (and the baselines of workloads without a
-hash) see complete caches whatever order the lists arrived in. Only the leader runs this (see `leader.py`); a standby holds no caches at all.
+The watch threads never decide anything: a workload event queues that workload, a ConfigMap or
+Secret event queues its consumers (all debounced, in one queue: a ConfigMap and a Secret
+changed together within the debounce window give one reconcile, so one rollout), and a resync
+every `resync_period` queues every opted-in workload. The worker starts only once every cache
+has synced, so the first reconciles (and the baselines of workloads without a hash) see
+complete caches whatever order the lists arrived in. Only the leader runs this (see
+`leader.py`); a standby holds no caches at all.
 """
 
 from __future__ import annotations
