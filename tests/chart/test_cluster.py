@@ -240,14 +240,15 @@ def test_hook_rbac_denies_other_secrets_and_server_cannot_write(control_plane: C
 
     manifests = render(control_plane)
     rbac_kinds = {"ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"}
-    names = {"rs-reload-safe", "rs-reload-safe-certs-hook"}
+    names = {"rs-reload-safe", "rs-reload-safe-certs-hook", "rs-reload-safe-hash-key-hook"}
     create(control_plane, [m for m in manifests if m["metadata"]["name"] in names and m["kind"] in rbac_kinds])
     server = client.CoreV1Api(impersonating(control_plane, "rs-reload-safe"))
     assert server.list_config_map_for_all_namespaces().items is not None
     assert server.list_namespace().items
+    # secrets.enabled (the default): Secrets are read, never written.
+    assert server.list_secret_for_all_namespaces().items is not None
     secret = client.V1Secret(metadata=client.V1ObjectMeta(name="stolen"), string_data={"a": "b"})
     for call in (
-        lambda: server.read_namespaced_secret(name="rs-reload-safe-tls", namespace=NAMESPACE),
         lambda: server.create_namespaced_config_map(
             namespace=NAMESPACE, body=client.V1ConfigMap(metadata=client.V1ObjectMeta(name="x"))
         ),
@@ -257,8 +258,26 @@ def test_hook_rbac_denies_other_secrets_and_server_cannot_write(control_plane: C
             call()
         assert denied.value.status == 403
 
-    hook_sa = one(manifests, "ServiceAccount", "rs-reload-safe-certs-hook")["metadata"]["name"]
-    hook = client.CoreV1Api(impersonating(control_plane, hook_sa))
-    with pytest.raises(ApiException) as denied:
-        hook.read_namespaced_secret(name="some-other-secret", namespace=NAMESPACE)
-    assert denied.value.status == 403
+    for hook_name in ("rs-reload-safe-certs-hook", "rs-reload-safe-hash-key-hook"):
+        hook_sa = one(manifests, "ServiceAccount", hook_name)["metadata"]["name"]
+        hook = client.CoreV1Api(impersonating(control_plane, hook_sa))
+        with pytest.raises(ApiException) as denied:
+            hook.read_namespaced_secret(name="some-other-secret", namespace=NAMESPACE)
+        assert denied.value.status == 403
+
+
+def test_without_secrets_the_server_cannot_read_any_secret(control_plane: ControlPlane) -> None:
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    manifests = render(control_plane, "--set", "secrets.enabled=false", release="rn")
+    create(control_plane, [m for m in manifests if m["metadata"]["name"] == "rn-reload-safe"])
+    server = client.CoreV1Api(impersonating(control_plane, "rn-reload-safe"))
+    assert server.list_config_map_for_all_namespaces().items is not None
+    for call in (
+        lambda: server.read_namespaced_secret(name="rn-reload-safe-tls", namespace=NAMESPACE),
+        server.list_secret_for_all_namespaces,
+    ):
+        with pytest.raises(ApiException) as denied:
+            call()
+        assert denied.value.status == 403

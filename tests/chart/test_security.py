@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,14 +58,35 @@ def bound_roles(manifests: list[Manifest], service_account: str) -> list[tuple[s
     return roles
 
 
-def test_server_role_only_reads_configmaps_and_namespaces(render: Render) -> None:
-    manifests = render()
+READS = ["get", "list", "watch"]
+
+
+@pytest.mark.parametrize(
+    ("sets", "expected"),
+    [
+        pytest.param(
+            (),
+            [
+                {"apiGroups": [""], "resources": ["configmaps", "namespaces"], "verbs": READS},
+                {"apiGroups": [""], "resources": ["secrets"], "verbs": READS},
+            ],
+            id="secrets-enabled",
+        ),
+        pytest.param(
+            ("secrets.enabled=false",),
+            [{"apiGroups": [""], "resources": ["configmaps", "namespaces"], "verbs": READS}],
+            id="secrets-disabled",
+        ),
+    ],
+)
+def test_server_role_only_reads(render: Render, sets: tuple[str, ...], expected: list[dict[str, Any]]) -> None:
+    manifests = render(sets=sets)
     deployment = one(manifests, "Deployment")
     service_account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
     roles = bound_roles(manifests, service_account)
     assert roles == [("ClusterRole", deployment["metadata"]["name"])]
     rules = rules_of(manifests, *roles[0])
-    assert rules == [{"apiGroups": [""], "resources": ["configmaps", "namespaces"], "verbs": ["get", "list", "watch"]}]
+    assert rules == expected
     assert not {verb for rule in rules for verb in rule["verbs"]} & WRITE_VERBS
 
 
@@ -133,6 +155,8 @@ def test_controller_rbac(render: Render) -> None:
         ("apps", "statefulsets"): {"get", "list", "watch", "patch"},
         ("apps", "daemonsets"): {"get", "list", "watch", "patch"},
         ("batch", "cronjobs"): {"get", "list", "watch", "patch"},
+        ("argoproj.io", "rollouts"): {"get", "list", "watch", "patch"},
+        ("", "secrets"): {"get", "list", "watch"},
         ("", "events"): {"create", "patch"},
         ("events.k8s.io", "events"): {"create", "patch"},
     }

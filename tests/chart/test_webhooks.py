@@ -19,7 +19,10 @@ EXPECTED_RESOURCES = {
     ("apps", "replicasets"),
     ("batch", "jobs"),
     ("batch", "cronjobs"),
+    ("argoproj.io", "rollouts"),
 }
+
+API_VERSIONS = {"": ["v1"], "apps": ["v1"], "batch": ["v1"], "argoproj.io": ["v1alpha1"]}
 
 
 def webhook(manifests: list[Manifest], kind: str) -> Manifest:
@@ -45,7 +48,7 @@ def test_rules_cover_every_workload_kind_on_create_and_update(render: Render, ki
     for rule in rules:
         assert rule["operations"] == ["CREATE", "UPDATE"]
         assert rule["scope"] == "Namespaced"
-        assert rule["apiVersions"] == ["v1"]
+        assert rule["apiVersions"] == API_VERSIONS[rule["apiGroups"][0]]
         assert all("/" not in resource for resource in rule["resources"]), "no subresources"
         covered |= {(group, resource) for group in rule["apiGroups"] for resource in rule["resources"]}
     assert covered == EXPECTED_RESOURCES

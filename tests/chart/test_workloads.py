@@ -62,6 +62,7 @@ def test_server_args_and_tls_mount(render: Render) -> None:
         "--log-level=info",
         "--workers=2",
         "--threads=8",
+        "--hash-key-file=/etc/reload-safe/hash-key/hash-key",
     }
     assert {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}} in webhook["env"]
     mount = next(m for m in webhook["volumeMounts"] if m["name"] == "tls")
@@ -150,7 +151,7 @@ def test_controller_enabled(render: Render) -> None:
 def test_self_managed_hook_jobs(render: Render) -> None:
     manifests = render()
     jobs = {j["metadata"]["name"]: j for j in find(manifests, "Job")}
-    assert set(jobs) == {"rs-reload-safe-certs-pre", "rs-reload-safe-certs-post"}
+    assert set(jobs) == {"rs-reload-safe-certs-pre", "rs-reload-safe-certs-post", "rs-reload-safe-hash-key-hook"}
     pre, post = jobs["rs-reload-safe-certs-pre"], jobs["rs-reload-safe-certs-post"]
     assert pre["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
     assert post["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
@@ -178,7 +179,7 @@ def test_self_managed_hook_jobs(render: Render) -> None:
 @pytest.mark.parametrize("values", ["cert-manager", "provided", "url"])
 def test_no_certs_jobs_outside_self_managed(render: Render, values: str) -> None:
     manifests = render(values=(scenario(values),))
-    assert not find(manifests, "Job")
+    assert not [j for j in find(manifests, "Job") if "-certs" in j["metadata"]["name"]]
     assert not find(manifests, "CronJob")
 
 

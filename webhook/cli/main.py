@@ -16,6 +16,7 @@ SUBCOMMANDS: Final = {
     "review": ("webhook.cli.review", "review"),
     "scan": ("webhook.cli.scan", "scan"),
     "certs": ("webhook.cli.certs", "certs"),
+    "hash-key": ("webhook.cli.hashkey", "hash_key"),
     "controller": ("webhook.cli.controller", "controller"),
     "report": ("webhook.cli.cluster_report", "report"),
 }

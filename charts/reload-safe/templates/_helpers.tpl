@@ -160,3 +160,37 @@ app.kubernetes.io/component: {{ .component }}
 {{- include "reload-safe.tlsSecretName" . }}
 {{- end }}
 {{- end }}
+
+{{/* The Secret holding the hash key (data key `hash-key`): the user's, or <fullname>-hash-key. */}}
+{{- define "reload-safe.hashKeySecretName" -}}
+{{- .Values.secrets.hashKey.existingSecret | default (include "reload-safe.suffixed" (list . "hash-key")) }}
+{{- end }}
+
+{{/* Where the server and the controller read the hash key. */}}
+{{- define "reload-safe.hashKeyFile" -}}
+/etc/reload-safe/hash-key/hash-key
+{{- end }}
+
+{{/* The read-only mount of the hash key (only with secrets.enabled). */}}
+{{- define "reload-safe.hashKeyMount" -}}
+- name: hash-key
+  mountPath: /etc/reload-safe/hash-key
+  readOnly: true
+{{- end }}
+
+{{- define "reload-safe.hashKeyVolume" -}}
+- name: hash-key
+  secret:
+    secretName: {{ include "reload-safe.hashKeySecretName" . }}
+    defaultMode: 0440
+    items:
+      - key: hash-key
+        path: hash-key
+{{- end }}
+
+{{/* Read-only access to Secrets for the server and the controller (only with secrets.enabled). */}}
+{{- define "reload-safe.secretsReadRule" -}}
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "list", "watch"]
+{{- end }}
