@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from webhook.certs.ensure import Cluster, ConflictError
-from webhook.sources.hashkey import MIN_KEY_BYTES
+from webhook.policy.secrets import MIN_KEY_BYTES
 
 HASH_KEY_FIELD: Final = "hash-key"
 """The Secret's data key (also the file name where the chart mounts it)."""

@@ -12,10 +12,13 @@ import binascii
 import hashlib
 import hmac
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from webhook.policy.model import SecretContent
 from webhook.policy.shapes import mapping
+
+MIN_KEY_BYTES: Final = 32
+"""SPEC: the hash key is at least 32 bytes."""
 
 
 class SecretDataError(ValueError):

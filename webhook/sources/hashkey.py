@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
-MIN_KEY_BYTES: Final = 32
+from webhook.policy.secrets import MIN_KEY_BYTES
+
 _ASCII_WHITESPACE: Final = b" \t\n\r\x0b\x0c"
 
 
