@@ -14,6 +14,7 @@ from tests.e2e.kube import Kube
 from tests.e2e.webhook_process import WebhookServer, register, render_webhook_configurations
 from tests.envtest import ControlPlane, new_namespace
 from tests.support.polling import eventually
+from tests.support.spec import V2_HASH_KEY
 
 pytestmark = pytest.mark.e2e
 
@@ -37,10 +38,22 @@ def kube(control_plane: ControlPlane) -> Kube:
 
 
 @pytest.fixture(scope="session")
+def hash_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The installation's hash key, as the chart mounts it: SPEC v2's test-vector key."""
+    path = tmp_path_factory.mktemp("hash-key") / "hash-key"
+    path.write_bytes(V2_HASH_KEY + b"\n")
+    return path
+
+
+@pytest.fixture(scope="session")
 def webhook(
-    control_plane: ControlPlane, kube: Kube, tmp_path_factory: pytest.TempPathFactory
+    control_plane: ControlPlane, kube: Kube, tmp_path_factory: pytest.TempPathFactory, hash_key_file: Path
 ) -> Iterator[WebhookServer]:
-    server = WebhookServer(kubeconfig=control_plane.kubeconfig_path, work_dir=tmp_path_factory.mktemp("webhook"))
+    server = WebhookServer(
+        kubeconfig=control_plane.kubeconfig_path,
+        work_dir=tmp_path_factory.mktemp("webhook"),
+        extra_args=("--hash-key-file", str(hash_key_file)),
+    )
     server.start()
     try:  # a failure while registering must not leave the server process behind
         configurations = render_webhook_configurations(

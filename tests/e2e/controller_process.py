@@ -14,12 +14,21 @@ LEASE_NAMESPACE = "reload-safe"
 
 
 class ControllerProcess(ProcessGroup):
-    def __init__(self, *, kubeconfig: Path, work_dir: Path, identity: str, debounce: float = 1.0) -> None:
+    def __init__(
+        self,
+        *,
+        kubeconfig: Path,
+        work_dir: Path,
+        identity: str,
+        debounce: float = 1.0,
+        hash_key_file: Path | None = None,
+    ) -> None:
         super().__init__(name=f"controller {identity}", log_file=work_dir / f"controller-{identity}.log")
         self.kubeconfig = kubeconfig
         self.identity = identity
         self.debounce = debounce
         self.metrics_port = free_port()
+        self.hash_key_file = hash_key_file
 
     def start(self) -> ControllerProcess:
         argv = [
@@ -32,6 +41,8 @@ class ControllerProcess(ProcessGroup):
             "--metrics-port", str(self.metrics_port),
             "--log-level", "debug",
         ]  # fmt: skip
+        if self.hash_key_file is not None:
+            argv += ["--hash-key-file", str(self.hash_key_file)]
         self.spawn(argv)
         return self
 

@@ -32,6 +32,8 @@ RESOURCES: Final = {
     "ReplicaSet": ("/apis/apps/v1", "replicasets"),
     "Job": ("/apis/batch/v1", "jobs"),
     "CronJob": ("/apis/batch/v1", "cronjobs"),
+    "Secret": ("/api/v1", "secrets"),
+    "Rollout": ("/apis/argoproj.io/v1alpha1", "rollouts"),
 }
 _WARNING: Final = re.compile(r'^\s*\d{3}\s+\S+\s+"(?P<text>(?:[^"\\]|\\.)*)"')
 _T = TypeVar("_T")
