@@ -252,3 +252,40 @@ def test_bad_configmap_error_never_quotes_values(run: Run, write: Write) -> None
     result = run("review", "--configmaps", str(path), input=admission_review(SEED_DEPLOYMENT))
     assert result.exit_code == 2
     assert "secret" not in result.stderr
+
+
+# --- Secrets (SPEC v2) ---------------------------------------------------------------------------
+
+DB_CREDS = {
+    "apiVersion": "v1",
+    "kind": "Secret",
+    "metadata": {"name": "db-creds"},
+    "data": {"password": "aHVudGVyMg=="},
+}
+VECTOR_DEPLOYMENT = workload(
+    containers=[container(envFrom=[{"configMapRef": {"name": "env-config"}}, {"secretRef": {"name": "db-creds"}}])],
+    annotations={"reload-safe.io/reload": "rollout"},
+)
+
+
+def test_with_the_hash_key_secrets_from_the_manifests_give_the_v2_vector(run: Run, write: Write) -> None:
+    key = write("hash-key", "reload-safe-test-key-0123456789abcdef\n")
+    body = review(run, write, VECTOR_DEPLOYMENT, "--hash-key-file", str(key), cms=[ENV_CONFIG, DB_CREDS])
+    assert patched_hash(body) == "sha256:253b24589d9f1fafeed0fed060f8057de16660c1ab7f1269d0188d5d519b9946"
+    assert "aHVudGVyMg==" not in json.dumps(body)
+
+
+def test_without_the_hash_key_secrets_add_nothing_and_the_hash_is_v1(run: Run, write: Write) -> None:
+    body = review(run, write, VECTOR_DEPLOYMENT, cms=[ENV_CONFIG, DB_CREDS])
+    assert patched_hash(body) == SEED_HASH
+
+
+def test_a_short_hash_key_is_refused_in_plain_words(run: Run, write: Write) -> None:
+    key = write("hash-key", "too-short\n")
+    cms = write("configmaps.yaml", yaml_docs(ENV_CONFIG))
+    result = run(
+        "review", "--hash-key-file", str(key), "--configmaps", str(cms), input=admission_review(VECTOR_DEPLOYMENT)
+    )
+    assert result.exit_code == 2
+    assert "at least 32" in result.stderr
+    assert "Traceback" not in result.stderr

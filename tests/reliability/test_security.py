@@ -287,3 +287,128 @@ def _offline_outputs(tmp_path: Path) -> dict[str, str]:
         )  # fmt: skip
         outputs[f"review ({mode})"] = done.stdout + done.stderr
     return outputs
+
+
+# --- no Secret value in any output (SPEC v2 "Values never leave") ------------------------------
+
+
+def _secret_leaky(name: str, namespace: str, *, secret: str = "db-creds", opted_in: bool = False) -> dict[str, Any]:
+    app = container(
+        env=[{"name": "PASSWORD", "valueFrom": {"secretKeyRef": {"name": secret, "key": "password"}}}],
+        envFrom=[{"secretRef": {"name": secret}}],
+        volumeMounts=[mount("creds", "/etc/password", sub_path="password")],
+    )
+    volumes = [{"name": "creds", "secret": {"secretName": secret}}]
+    annotations = {"reload-safe.io/reload": "rollout"} if opted_in else None
+    return workload(
+        "Deployment", pod_spec(app, volumes=volumes), name=name, namespace=namespace, annotations=annotations
+    )
+
+
+def _put_secret(cp: ControlPlane, namespace: str, name: str, values: dict[str, str]) -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    from tests.reliability.cluster import core
+
+    body = {"metadata": {"name": name}, "stringData": values}
+    try:
+        core(cp).create_namespaced_secret(namespace, body)
+    except ApiException as error:
+        if error.status != 409:
+            raise
+        core(cp).replace_namespaced_secret(name, namespace, body)
+
+
+@pytest.mark.e2e
+def test_a_planted_secret_value_appears_in_no_output(
+    audited_plane: ControlPlane, pki: Pki, serving_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from tests.e2e.controller_process import LEASE_NAMESPACE, ControllerProcess
+
+    cp = audited_plane
+    key_file = tmp_path / "hash-key"
+    key_file.write_text("leak-test-hash-key-0123456789abcdef-0123456789\n")
+    server = start_cluster_server(cp=cp, pki=pki, serving_files=serving_files, workdir=tmp_path / "serve",
+                                  extra=("--log-level", "debug", "--hash-key-file", str(key_file)))  # fmt: skip
+    cp.api_client()  # the control plane is up
+    core_api = __import__("tests.reliability.cluster", fromlist=["core"]).core(cp)
+    core_api.create_namespace({"metadata": {"name": LEASE_NAMESPACE}})
+    controller = ControllerProcess(
+        kubeconfig=cp.kubeconfig_path, work_dir=tmp_path, identity="leak", debounce=0.5, hash_key_file=key_file
+    ).start()
+    outputs: dict[str, str] = {}
+    try:
+        kube = Kube(cp.api_client())
+        register(
+            kube.api,
+            render_webhook_configurations(
+                helm=cp.binary("helm"),
+                url=f"https://127.0.0.1:{server.port}",
+                ca_bundle=base64.b64encode(pki.ca_file.read_bytes()).decode(),
+            ),
+        )
+        controller.wait_leading()
+        answers: list[Any] = []
+        for mode in ("enforce", "warn", "audit"):
+            ns = new_namespace(cp, mode, prefix=f"sleak-{mode}")
+            _put_secret(cp, ns, "db-creds", {"password": SECRET, SECRET: SECRET})
+            deadline = time.monotonic() + 30
+            while True:  # until the API server calls the webhook
+                answer = kube.create(_secret_leaky("probe", ns), namespace=ns, dry_run=True)
+                if answer.warnings or answer.status == 403 or mode == "audit" or time.monotonic() > deadline:
+                    break
+                time.sleep(0.3)
+            for name in ("leaky", "leaky-missing"):
+                secret = "not-there" if name.endswith("missing") else "db-creds"
+                answers.append(kube.create(_secret_leaky(name, ns, secret=secret), namespace=ns))
+            answers.append(kube.create(_secret_leaky("opted", ns, opted_in=True), namespace=ns))
+            _put_secret(cp, ns, "db-creds", {"password": SECRET + "-rotated", SECRET: SECRET})  # the controller rolls
+        time.sleep(3)
+        outputs["api warnings and messages"] = json.dumps([[a.status, a.warnings, a.message] for a in answers])
+        outputs["templates"] = json.dumps([a.body.get("spec", {}).get("template", {}) for a in answers])
+        outputs["/metrics"] = server.get("/metrics").body.decode()
+        outputs["controller /metrics"] = controller.metrics()
+        outputs["events"] = json.dumps([e.message for e in core_api.list_event_for_all_namespaces().items])
+    finally:
+        server.stop()
+        controller.stop(kill=False)
+    outputs["server stderr"] = server.stderr()
+    outputs["server stdout"] = server.stdout_path.read_text(errors="replace")
+    outputs["audit file"] = (tmp_path / "serve" / "audit.jsonl").read_text()
+    outputs["controller log"] = controller.log()
+    outputs.update(_offline_secret_outputs(tmp_path, key_file))
+    leaks = {channel: found for channel, text in outputs.items() if (found := _leaks(text))}
+    record(
+        "security: planted Secret value",
+        channels_checked=sorted(outputs),
+        bytes_checked=sum(len(t) for t in outputs.values()),
+        leaks=leaks,
+    )
+    assert any(a.status == 403 for a in answers)  # enforce denied, with its message
+    assert any(a.warnings for a in answers)
+    assert "rolled" in outputs["controller log"]  # the controller read the Secret and acted on it
+    assert leaks == {}
+
+
+def _offline_secret_outputs(tmp_path: Path, key_file: Path) -> dict[str, str]:
+    """`scan` and `review --hash-key-file` on manifests holding the Secret value."""
+    manifests = tmp_path / "secret-manifests.yaml"
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db-creds", "namespace": "a"},
+              "stringData": {"password": SECRET}}  # fmt: skip
+    manifests.write_text(yaml.safe_dump_all([secret, _secret_leaky("leaky", "a")]))
+    review_file = tmp_path / "secret-review.json"
+    review_file.write_text(json.dumps(review(_secret_leaky("leaky", "a"), uid="offline", namespace="a")))
+    cli = [sys.executable, "-m", "webhook"]
+    outputs = {}
+    for fmt in ("text", "json", "sarif"):
+        done = subprocess.run(
+            [*cli, "scan", str(manifests), "--format", fmt], capture_output=True, text=True, check=False
+        )
+        outputs[f"scan --format {fmt} (Secret)"] = done.stdout + done.stderr
+    done = subprocess.run(
+        [*cli, "review", str(review_file), "--configmaps", str(manifests), "--namespace-policy", "enforce",
+         "--hash-key-file", str(key_file)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    outputs["review --hash-key-file"] = done.stdout + done.stderr
+    return outputs

@@ -21,6 +21,7 @@ from webhook.admission import (
     ConfigMapReader,
     NamespaceModes,
     Outcome,
+    SecretReader,
     WebhookKind,
     handle,
 )
@@ -41,12 +42,17 @@ def combine_webhooks(
     *,
     configmaps: ConfigMapReader,
     namespaces: NamespaceModes,
+    secrets: SecretReader | None = None,
 ) -> Combined:
     """Run the mutating webhook, apply its patch, run the validating webhook on the result."""
-    mutating = handle(request, webhook=WebhookKind.MUTATING, configmaps=configmaps, namespaces=namespaces)
+    mutating = handle(
+        request, webhook=WebhookKind.MUTATING, configmaps=configmaps, namespaces=namespaces, secrets=secrets
+    )
     patch = mutating.response.patch
     mutated = replace(request, object=apply_patch(request.object, patch=patch)) if patch else request
-    validating = handle(mutated, webhook=WebhookKind.VALIDATING, configmaps=configmaps, namespaces=namespaces)
+    validating = handle(
+        mutated, webhook=WebhookKind.VALIDATING, configmaps=configmaps, namespaces=namespaces, secrets=secrets
+    )
     return Combined(
         mutating=mutating,
         validating=validating,

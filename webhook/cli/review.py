@@ -3,6 +3,8 @@
 Useful to see, without a cluster, exactly what the API server would be told about a request:
 the patch, the verdict, the warnings. The ConfigMaps come from manifests given on the command
 line; any ConfigMap not given counts as not existing, as it would in an empty namespace.
+Secrets in those manifests are read only with `--hash-key-file` (as the server reads them only
+with the installation's key), and then only as keyed digests.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from webhook.cli.combine import combine_webhooks
 from webhook.manifests.configmaps import ConfigMapError, configmap_content, is_configmap
 from webhook.manifests.loader import STDIN, ManifestError, load_all, loads_json, read_text
 from webhook.policy import ConfigMapContent, Mode
-from webhook.sources.static import StaticConfigMaps, StaticNamespaceModes
+from webhook.policy.secrets import SecretDataError
+from webhook.sources.hashkey import HashKeyError, read_hash_key
+from webhook.sources.static import StaticConfigMaps, StaticNamespaceModes, StaticSecrets
 
 MODES = [str(mode) for mode in Mode]
 
@@ -45,7 +49,12 @@ class InputError(click.ClickException):
     show_default=True,
     help="The policy mode of the request's namespace.",
 )
-def review(file: str, configmap_paths: tuple[str, ...], namespace_policy: str) -> None:
+@click.option(
+    "--hash-key-file",
+    type=click.Path(dir_okay=False),
+    help="The installation's hash key: Secrets in the --configmaps manifests count (as digests) only with it.",
+)
+def review(file: str, configmap_paths: tuple[str, ...], namespace_policy: str, hash_key_file: str | None) -> None:
     """Evaluate one AdmissionReview (FILE, or stdin) and print the combined response.
 
     The response carries the mutating webhook's patch and the validating webhook's verdict,
@@ -55,9 +64,13 @@ def review(file: str, configmap_paths: tuple[str, ...], namespace_policy: str) -
         raise click.UsageError("stdin (-) can be read only once")
     request = read_request(file)
     configmaps = read_configmaps(configmap_paths)
+    secrets = read_secrets(configmap_paths, hash_key_file) if hash_key_file else None
     try:
         combined = combine_webhooks(
-            request, configmaps=configmaps, namespaces=StaticNamespaceModes(Mode(namespace_policy))
+            request,
+            configmaps=configmaps,
+            namespaces=StaticNamespaceModes(Mode(namespace_policy)),
+            secrets=secrets,
         )
     except jsonpatch.JsonPatchException as error:  # a core bug, not the user's input
         raise click.ClickException(f"internal error: the mutating patch does not apply: {error}") from error
@@ -82,6 +95,18 @@ def read_configmaps(paths: Iterable[str]) -> StaticConfigMaps:
     try:
         return StaticConfigMaps(_configmaps(paths))
     except ManifestError as error:
+        raise InputError(str(error)) from error
+
+
+def read_secrets(paths: Iterable[str], hash_key_file: str) -> StaticSecrets:
+    """Every Secret in the given manifests, as digests under the key in `hash_key_file`."""
+    try:
+        key = read_hash_key(hash_key_file)
+    except HashKeyError as error:
+        raise InputError(str(error)) from error
+    try:
+        return StaticSecrets.from_objects(load_all(paths), hash_key=key)
+    except (ManifestError, SecretDataError) as error:
         raise InputError(str(error)) from error
 
 
