@@ -271,3 +271,49 @@ def test_yaml_boolean_annotations_count_as_strings(run: Run, write: Write) -> No
     """
     code, _ = scan_json(run, str(write("d.yaml", text)))
     assert code == 0
+
+
+# --- Secrets (SPEC v2): found and judged, `immutable` and `match` from the inputs, never hashed ---
+
+
+def _secret(name: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": "team"},  # the workloads' namespace
+        "data": {"password": "aHVudGVyMg=="},
+        **fields,
+    }
+
+
+SECRET_CONSUMER = workload(containers=[container(envFrom=[{"secretRef": {"name": "db-creds"}}])])
+
+
+def test_a_secret_envfrom_is_a_finding_naming_the_secret(run: Run, write: Write) -> None:
+    path = write("app.yaml", yaml_docs(_secret("db-creds"), SECRET_CONSUMER))
+    code, report = scan_json(run, str(path))
+    assert code == 1
+    (finding,) = report["findings"]
+    assert (finding["type"], finding["secret"], finding["configmap"]) == ("envFrom", "db-creds", None)
+    assert 'Secret "db-creds"' in finding["message"]
+    assert "aHVudGVyMg==" not in json.dumps(report)
+
+
+def test_an_immutable_secret_among_the_inputs_covers(run: Run, write: Write) -> None:
+    path = write("app.yaml", yaml_docs(_secret("db-creds", immutable=True), SECRET_CONSUMER))
+    code, report = scan_json(run, str(path))
+    assert (code, report["findings"]) == (0, [])
+
+
+@pytest.mark.parametrize(("match", "findings"), [("true", 0), ("false", 1), ("yes", 1)])
+def test_reloader_search_counts_a_secret_match_only_when_true(
+    run: Run, write: Write, match: str, findings: int
+) -> None:
+    annotations = {"reloader.stakater.com/match": match}
+    secret = _secret("db-creds", metadata={"name": "db-creds", "namespace": "team", "annotations": annotations})
+    searching = workload(
+        containers=[container(envFrom=[{"secretRef": {"name": "db-creds"}}])],
+        annotations={"reloader.stakater.com/search": "true"},
+    )
+    _, report = scan_json(run, str(write("app.yaml", yaml_docs(secret, searching))))
+    assert len(report["findings"]) == findings

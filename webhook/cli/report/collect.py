@@ -3,8 +3,9 @@
 A scan judges manifests before they reach a cluster, so it applies the strictest rules
 everywhere: `enforce` mode, a `CREATE`, in every namespace (`kube-system` too, which a cluster
 exempts only because the webhook must not lock out the control plane). What the manifests
-themselves say about ConfigMaps (`immutable`, Reloader's `match`) counts; a ConfigMap that is not
-among the inputs counts as not existing, which changes no finding: only the hash needs content.
+themselves say about ConfigMaps and Secrets (`immutable`, Reloader's `match`) counts; one that
+is not among the inputs counts as not existing, which changes no finding: only the hash needs
+content, and a scan hashes nothing (so a Secret's values are never even decoded).
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from webhook.cli.report.model import Judged, ScanReport, Summary
 from webhook.manifests.configmaps import ConfigMapError, configmap_content, is_configmap
 from webhook.manifests.inputs import BROKEN_CONFIGMAP, Skip
 from webhook.manifests.loader import Located, ManifestError
-from webhook.policy import ConfigMapContent, Mode, Operation, evaluate, read_workload
+from webhook.manifests.secrets import is_secret, secret_flags
+from webhook.policy import ConfigMapContent, Mode, Operation, SecretContent, evaluate, read_workload
+from webhook.policy.secrets import SecretDataError
 
 DEFAULT_NAMESPACE = "default"
 """Where an object without a namespace goes when applied (kubectl without `-n`, or Helm)."""
@@ -31,6 +34,7 @@ def scan_objects(
     test fixture must not hide a repository's findings.
     """
     configmaps, broken = configmaps_by_namespace(objects, named=named)
+    secrets = secrets_by_namespace(objects)
     skipped = [*skipped, *broken]
     judged: list[Judged] = []
     owned = deleting = 0
@@ -49,6 +53,7 @@ def scan_objects(
             operation=Operation.CREATE,
             mode=Mode.ENFORCE,
             configmaps=configmaps.get(workload.namespace or DEFAULT_NAMESPACE, {}),
+            secrets=secrets.get(workload.namespace or DEFAULT_NAMESPACE, {}),
         )
         judged.append(
             Judged(
@@ -90,6 +95,21 @@ def configmaps_by_namespace(
             continue
         found.setdefault(namespace or DEFAULT_NAMESPACE, {})[content.name] = content
     return found, broken
+
+
+def secrets_by_namespace(objects: Iterable[Located]) -> dict[str, dict[str, SecretContent]]:
+    """Secrets by namespace then name, with `immutable` and Reloader's `match` only (no digests:
+    a scan hashes nothing). A Secret without a name is left out: nothing can consume it."""
+    found: dict[str, dict[str, SecretContent]] = {}
+    for located in objects:
+        if not is_secret(located.obj):
+            continue
+        try:
+            namespace, content = secret_flags(located.obj)
+        except SecretDataError:
+            continue
+        found.setdefault(namespace or DEFAULT_NAMESPACE, {})[content.name] = content
+    return found
 
 
 def where(located: Located) -> str:
