@@ -53,7 +53,9 @@ FULL: Final = {
         overload_connections=OVERLOAD_CONNECTIONS,
         overload_seconds=15.0,
     ),
-    "cluster": cluster.ClusterSizes(configmaps=10_000, configmap_bytes=4096, configmap_namespaces=10, e2e_creates=500),
+    "cluster": cluster.ClusterSizes(
+        configmaps=10_000, configmap_bytes=4096, configmap_namespaces=10, e2e_creates=500, secrets=10_000
+    ),
     "scan": {"count": 5000, "runs": 3},
     "report": report_cluster.ReportSizes(workloads=10_000, pods_per_workload=2, namespaces=10),
     "controller": controller.ControllerSizes(
@@ -73,7 +75,9 @@ SMOKE: Final = {
         overload_connections=OVERLOAD_CONNECTIONS,
         overload_seconds=2.0,
     ),
-    "cluster": cluster.ClusterSizes(configmaps=100, configmap_bytes=4096, configmap_namespaces=2, e2e_creates=10),
+    "cluster": cluster.ClusterSizes(
+        configmaps=100, configmap_bytes=4096, configmap_namespaces=2, e2e_creates=10, secrets=100
+    ),
     "scan": {"count": 100, "runs": 1},
     "report": report_cluster.ReportSizes(workloads=20, pods_per_workload=2, namespaces=2),
     "controller": controller.ControllerSizes(

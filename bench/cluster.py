@@ -85,6 +85,9 @@ class ClusterSizes:
     configmap_namespaces: int
     e2e_creates: int
     """Per condition."""
+    secrets: int = 0
+    """Secrets of `secret_bytes` for `rss_mib_10k_secrets` (0: not measured)."""
+    secret_bytes: int = 1024
 
 
 @dataclass(kw_only=True)
@@ -106,6 +109,9 @@ class ClusterResults:
     """reload-safe's own time per create in *ours*: its two audit lines' `latency_ms`, added."""
     warned_creates: int
     apiserver_version: str
+    secrets_cached: int = 0
+    memory_with_secrets: procs.ServerMemory | None = None
+    """A second server, with the hash key, over the same ConfigMaps and `secrets` Secrets."""
 
 
 def run(*, sizes: ClusterSizes, work_dir: Path, seed: int, log: Any) -> ClusterResults:
@@ -134,7 +140,13 @@ def run(*, sizes: ClusterSizes, work_dir: Path, seed: int, log: Any) -> ClusterR
         finally:
             null.stop()
             server.stop()
+        secrets_cached, with_secrets = 0, None
+        if sizes.secrets:
+            secrets_cached, with_secrets = _secrets_memory(cp, sizes=sizes, rng=rng, work_dir=work_dir)
+            log(f"  memory with {secrets_cached} Secrets and the ConfigMaps cached: {_describe(with_secrets)}")
         return ClusterResults(
+            secrets_cached=secrets_cached,
+            memory_with_secrets=with_secrets,
             configmaps_cached=cached,
             create_seconds=round(create_seconds, 1),
             memory_synced=synced,
@@ -150,6 +162,42 @@ def run(*, sizes: ClusterSizes, work_dir: Path, seed: int, log: Any) -> ClusterR
             warned_creates=timings.warned,
             apiserver_version=cp.apiserver_version(),
         )
+
+
+def _secrets_memory(
+    cp: ControlPlane, *, sizes: ClusterSizes, rng: random.Random, work_dir: Path
+) -> tuple[int, procs.ServerMemory]:
+    """`rss_mib_10k_secrets`: Secrets of `secret_bytes` (in four keys, as the ConfigMaps), then a
+    server with the hash key over them and the same ConfigMaps; its memory once both are cached."""
+    namespaces = [new_namespace(cp.api_client(), prefix="bench-secret") for _ in range(sizes.configmap_namespaces)]
+    bodies = []
+    for i in range(sizes.secrets):
+        data = workloads.sized_configmap(rng=rng, name="x", namespace="x", size=sizes.secret_bytes)["data"]
+        secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": f"secret-{i}", "namespace": namespaces[i % len(namespaces)]},
+            "stringData": data,
+        }
+        bodies.append(json.dumps(secret).encode())
+    _post_all(cp, bodies, resource="secrets")
+    key_file = work_dir / "hash-key"
+    key_file.write_text("bench-hash-key-0123456789abcdef-0123456789abcdef\n")
+    server = WebhookServer(
+        kubeconfig=cp.kubeconfig_path,
+        work_dir=work_dir / "webhook-secrets",
+        extra_args=("--hash-key-file", str(key_file)),
+    )
+    (work_dir / "webhook-secrets").mkdir(exist_ok=True)
+    server.start(timeout=180)
+    try:
+        cached = _cached(server, "secrets")
+        if cached < sizes.secrets:
+            raise RuntimeError(f"only {cached} Secrets cached, expected at least {sizes.secrets}")
+        _, memory = _synced_memory(server, expected=sizes.configmaps)
+        return cached, memory
+    finally:
+        server.stop()
 
 
 def _synced_memory(server: WebhookServer, *, expected: int) -> tuple[int, procs.ServerMemory]:
@@ -181,6 +229,13 @@ def _create_configmaps(cp: ControlPlane, *, sizes: ClusterSizes, rng: random.Ran
         ).encode()
         for i in range(sizes.configmaps)
     ]
+    _post_all(cp, bodies, resource="configmaps")
+    return namespaces
+
+
+def _post_all(cp: ControlPlane, bodies: list[bytes], *, resource: str) -> None:
+    """POST each body (JSON with metadata.namespace) over keep-alive connections, one per thread
+    (client certificate), retrying throttled or dropped requests."""
     context = ssl.create_default_context(cafile=str(cp.ca_file))
     context.load_cert_chain(str(cp.client_cert_file), str(cp.client_key_file))
     host, port = cp.url.removeprefix("https://").rsplit(":", 1)
@@ -197,7 +252,7 @@ def _create_configmaps(cp: ControlPlane, *, sizes: ClusterSizes, rng: random.Ran
             try:
                 connection.request(
                     "POST",
-                    f"/api/v1/namespaces/{namespace}/configmaps",
+                    f"/api/v1/namespaces/{namespace}/{resource}",
                     body=body,
                     headers={"Content-Type": "application/json"},
                 )
@@ -210,20 +265,23 @@ def _create_configmaps(cp: ControlPlane, *, sizes: ClusterSizes, rng: random.Ran
             if response.status in (201, 409):  # 409: a retried create that had landed
                 return
             if response.status != 429 or attempt == 4:
-                raise RuntimeError(f"ConfigMap create answered {response.status}")
+                raise RuntimeError(f"{resource} create answered {response.status}")
             time.sleep(0.2)
 
     with ThreadPoolExecutor(CREATE_THREADS) as pool:
         list(pool.map(post, bodies))
-    return namespaces
 
 
 def _cached_configmaps(server: WebhookServer) -> int:
-    """What /metrics says the ConfigMap cache holds (the largest over live workers)."""
+    return _cached(server, "configmaps")
+
+
+def _cached(server: WebhookServer, cache: str) -> int:
+    """What /metrics says one cache holds."""
     status, text = server.get("/metrics")
     if status != 200:
         raise RuntimeError(f"/metrics answered {status}")
-    match = re.search(r'^reload_safe_cache_objects\{cache="configmaps"\} ([0-9.e+]+)$', text, re.MULTILINE)
+    match = re.search(rf'^reload_safe_cache_objects\{{cache="{cache}"\}} ([0-9.e+]+)$', text, re.MULTILINE)
     return int(float(match.group(1))) if match else 0
 
 

@@ -29,6 +29,7 @@ TARGETS: Final = {
     "ratio_p50": ("<=", 1.3),
     "ratio_reviews_per_s": ("<=", 1.3),
     "rss_mib_10k_configmaps": ("<=", 130.0),
+    "rss_secrets_delta_mib": ("<=", 40.0),
     "e2e_ratio_p95": ("<=", 1.3),
     "overload_max_ms": ("<=", 1000.0),
     "controller_rss_mib_10k_configmaps": ("<=", 100.0),
@@ -60,6 +61,19 @@ def _r(value: float, digits: int = 2) -> float:
 def _judged_mib(memory: procs.ServerMemory) -> float:
     """The resident set (pages once), or the RSS sum where page frames cannot be read."""
     return memory.resident_mib if memory.resident_mib is not None else memory.rss_sum_mib
+
+
+def _secrets_figures(cluster: Any, *, without_secrets: float) -> dict[str, Any]:
+    """`rss_mib_10k_secrets` and its difference with the same server without Secrets."""
+    memory = cluster.memory_with_secrets
+    if memory is None:
+        return {}
+    with_secrets = _judged_mib(memory)
+    return {
+        "rss_mib_10k_secrets": with_secrets,
+        "rss_secrets_delta_mib": _r(with_secrets - without_secrets, 1),
+        "secrets_cached": cluster.secrets_cached,
+    }
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:
@@ -199,6 +213,7 @@ def build(
             "rss_method": "resident set, pages counted once" if peak.resident_mib is not None else "RSS sum",
             "rss_sum_mib_10k_configmaps": peak.rss_sum_mib,
             "pss_mib_10k_configmaps": peak.pss_mib,
+            **_secrets_figures(cluster, without_secrets=_judged_mib(peak)),
             "memory": {
                 "source": "cluster (list+watch of the real kube-apiserver)",
                 "configmaps_cached": cluster.configmaps_cached,
@@ -298,6 +313,8 @@ _HEAD_ROWS: Final = (
 )
 _TAIL_ROWS: Final = (
     ("RSS, 10k ConfigMaps (pages once)", "rss_mib_10k_configmaps", " MiB"),
+    ("RSS, + 10k Secrets of 1 KiB (hash key)", "rss_mib_10k_secrets", " MiB"),
+    ("  Secrets add", "rss_secrets_delta_mib", " MiB"),
     ("RSS, 10k ConfigMaps (per-process sum)", "rss_sum_mib_10k_configmaps", " MiB"),
     ("PSS, 10k ConfigMaps (sum)", "pss_mib_10k_configmaps", " MiB"),
     ("e2e added p50", "e2e_added_p50_ms", " ms"),

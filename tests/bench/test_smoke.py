@@ -144,6 +144,7 @@ def test_targets_and_machine_facts(results: dict[str, Any]) -> None:
         "ratio_p50",
         "ratio_reviews_per_s",
         "rss_mib_10k_configmaps",
+        "rss_secrets_delta_mib",
         "e2e_ratio_p95",
         "overload_max_ms",
         "controller_rss_mib_10k_configmaps",
@@ -153,6 +154,14 @@ def test_targets_and_machine_facts(results: dict[str, Any]) -> None:
     assert machine["cores"] >= 1
     assert machine["python"].startswith("3.")
     assert machine["smoke"] is True
+
+
+def test_the_secrets_memory_was_read_with_every_secret_cached(results: dict[str, Any]) -> None:
+    assert results["secrets_cached"] == results["settings"]["cluster"]["secrets"] > 0
+    assert 10 < results["rss_mib_10k_secrets"] < 4096
+    assert results["rss_secrets_delta_mib"] == round(
+        results["rss_mib_10k_secrets"] - results["rss_mib_10k_configmaps"], 1
+    )
 
 
 def test_the_controller_memory_was_read_after_its_start_pass(results: dict[str, Any]) -> None:
