@@ -3,12 +3,15 @@
 The article (shared/seed/configmap-hot-update.md) shows that editing a ConfigMap never reaches
 pods that read it through `envFrom` or a `subPath` mount, and nothing rolls the Deployment.
 This replays it step by step with reload-safe registered through the chart's webhook
-configurations, printing what was sent and what the API server answered.
+configurations, printing what was sent and what the API server answered; then the same for a
+rotated Secret, and ends with `reload-safe report`: which workloads run stale configuration.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import subprocess
 import sys
 import tempfile
 import textwrap
@@ -121,9 +124,18 @@ def main() -> int:
             core = client.CoreV1Api(kube.api)
 
             n.title("start `reload-safe serve` and register it with the chart's webhook configurations")
-            server = WebhookServer(kubeconfig=cp.kubeconfig_path, work_dir=work)
+            key_file = work / "hash-key"
+            subprocess.run(
+                [sys.executable, "-m", "webhook", "hash-key", "generate", "--out", str(key_file)], check=True
+            )
+            n.show("hash key (as the chart's hook makes it)", f"{key_file}, never printed")
+            server = WebhookServer(
+                kubeconfig=cp.kubeconfig_path, work_dir=work, extra_args=("--hash-key-file", str(key_file))
+            )
             server.start()
-            controller = ControllerProcess(kubeconfig=cp.kubeconfig_path, work_dir=work, identity="demo", debounce=2.0)
+            controller = ControllerProcess(
+                kubeconfig=cp.kubeconfig_path, work_dir=work, identity="demo", debounce=2.0, hash_key_file=key_file
+            )
             try:
                 core.create_namespace({"metadata": {"name": LEASE_NAMESPACE}})
                 configurations = render_webhook_configurations(
@@ -136,6 +148,7 @@ def main() -> int:
                 controller.start().wait_leading()
                 n.show("leading", controller.identity)
                 run_experiment(n, kube, core)
+                rotate_a_secret(n, kube)
                 n.title("the webhook's audit log (one JSON line per decision; values never logged)")
                 for record in server.audit_records()[-4:]:
                     print(
@@ -144,6 +157,7 @@ def main() -> int:
                             {k: record.get(k) for k in ("webhook", "kind", "name", "mode", "decision", "config_hash")}
                         )
                     )
+                report(n, cp.kubeconfig_path)
             finally:
                 controller.stop()
                 server.stop()
@@ -233,6 +247,69 @@ def run_experiment(n: Narrator, kube: Kube, core: client.CoreV1Api) -> None:
     n.answered(kube.apply(subpath_deployment(), namespace=ns))
 
 
+SECRET_NS = "demo"
+
+
+def rotate_a_secret(n: Narrator, kube: Kube) -> None:
+    """Contract v2: a rotated password reaches the pods through one rollout, and the hash on the
+    template is an HMAC under the installation's key, which tells a reader nothing."""
+    ns = SECRET_NS
+    password = "hunter2"
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "db-creds"},
+        "stringData": {"password": password},
+    }
+    n.title("a Secret in envFrom: the same problem, where it hurts most (a rotated database password)")
+    n.sent(f"kubectl apply -n {ns} -f secret.yaml  (stringData.password: ********)")
+    n.answered(kube.apply(secret, namespace=ns))
+    api = seed_deployment({"reload-safe.io/reload": "rollout"}, name="api")
+    api["spec"]["template"]["spec"]["containers"][0]["envFrom"] = [{"secretRef": {"name": "db-creds"}}]
+    n.sent(f"kubectl apply -n {ns} -f api.yaml  (envFrom: secretRef db-creds, reload-safe.io/reload: rollout)")
+    answer = kube.apply(api, namespace=ns)
+    n.answered(answer)
+    before = answer.body
+    n.show("config hash", template_hash(before))
+    unkeyed = hashlib.sha256(f"password={password};".encode()).hexdigest()
+    n.say(
+        "The hash covers the password through HMAC-SHA256 under this installation's key: someone who can read"
+        " the Deployment cannot test guesses against it (Reloader's unkeyed SHA-1 of `password=hunter2;`"
+        f" would be {unkeyed[:16]}…; nothing like it is on the template)."
+    )
+    replica_sets = _show_replica_sets(n, kube, ns, "api")
+
+    n.title("rotate the password: `kubectl apply` of the Secret with a new value")
+    rotated = {**secret, "stringData": {"password": "correct horse battery staple"}}
+    n.sent(f"kubectl apply -n {ns} -f secret.yaml  (stringData.password: ******** (new))")
+    n.answered(kube.apply(rotated, namespace=ns))
+    after = _wait_for_rollout(kube, ns, "api", before)
+    n.show("config hash", f"{template_hash(before)} → {template_hash(after)}")
+    current = names(settled_replica_sets(kube, "api", namespace=ns))
+    new = [rs for rs in current if rs not in replica_sets]
+    n.show("new ReplicaSets of api", ", ".join(new) if new else "none")
+
+
+def report(n: Narrator, kubeconfig: Path) -> None:
+    """Issue 19: which workloads run configuration that has since changed."""
+    n.title("`reload-safe report -n demo`: which workloads run configuration that has since changed?")
+    n.sent("reload-safe report -n demo")
+    done = subprocess.run(
+        [sys.executable, "-m", "webhook", "report", "-n", SECRET_NS, "--kubeconfig", str(kubeconfig)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    print(textwrap.indent(done.stdout.rstrip(), "  "))
+    if done.stderr.strip():
+        print(textwrap.indent(done.stderr.rstrip(), "  "))
+    n.show("exit status", f"{done.returncode} (1: findings or stale workloads)")
+    n.say(
+        "my-nginx did not opt in: its pods started with log_level=INFO, the ConfigMap now says DEBUG, and"
+        " nothing will restart them (stale). my-nginx-2 and api were rolled by the controller (current)."
+    )
+
+
 def _show_replica_sets(n: Narrator, kube: Kube, ns: str, name: str) -> list[str]:
     """Print the Deployment's ReplicaSets (once the deployment controller caught up) and
     return their names, to tell the new ones later."""
@@ -241,7 +318,7 @@ def _show_replica_sets(n: Narrator, kube: Kube, ns: str, name: str) -> list[str]
     return current
 
 
-def _wait_for_rollout(kube: Kube, ns: str, name: str, before: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
+def _wait_for_rollout(kube: Kube, ns: str, name: str, before: dict[str, Any], timeout: float = 60.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
         body = kube.get("Deployment", name, namespace=ns).body

@@ -21,7 +21,9 @@ from urllib3.exceptions import HTTPError
 
 from webhook.clusterreport import Tally
 from webhook.manifests.configmaps import ConfigMapError, configmap_content
-from webhook.policy import ConfigMapContent
+from webhook.manifests.secrets import secret_digests
+from webhook.policy import ConfigMapContent, SecretContent
+from webhook.policy.secrets import SecretDataError
 
 PAGE_SIZE: Final = 500
 REQUEST_TIMEOUT: Final = (5.0, 60.0)
@@ -48,6 +50,9 @@ WORKLOAD_LISTS: Final = (
 )
 """Every workload kind but Pod; pods come last, once every owner chain is known."""
 CONFIGMAPS: Final = Listed("ConfigMap", "/api/v1", "configmaps")
+SECRETS: Final = Listed("Secret", "/api/v1", "secrets")
+SECRET_SELECTOR: Final = "type!=kubernetes.io/service-account-token,type!=helm.sh/release.v1"
+"""As the server's watch: Secret types that pods never consume are not read."""
 PODS: Final = Listed("Pod", "/api/v1", "pods")
 
 
@@ -79,9 +84,9 @@ def connect(*, kubeconfig: str | None, context: str | None) -> Connection:
     return Connection(api=client.ApiClient(configuration), server=str(configuration.host), namespace=namespace)
 
 
-def fill(*, conn: Connection, namespace: str | None) -> Tally:
-    """Read ConfigMaps, then every workload kind, then pods, in that order (see `Tally`).
-    `namespace` None reads all namespaces."""
+def fill(*, conn: Connection, namespace: str | None, hash_key: bytes | None = None) -> Tally:
+    """Read ConfigMaps (and Secrets, as keyed digests, with `hash_key`), then every workload
+    kind, then pods, in that order (see `Tally`). `namespace` None reads all namespaces."""
     configmaps: dict[str, dict[str, ConfigMapContent]] = {}
     for obj in paged(conn, listed=CONFIGMAPS, namespace=namespace):
         try:
@@ -89,7 +94,16 @@ def fill(*, conn: Connection, namespace: str | None) -> Tally:
         except ConfigMapError:
             continue  # the API server validated it; an unreadable one cannot be consumed either
         configmaps.setdefault(ns or "", {})[content.name] = content
-    tally = Tally(configmaps=configmaps)
+    secrets: dict[str, dict[str, SecretContent]] | None = None
+    if hash_key is not None:
+        secrets = {}
+        for obj in paged(conn, listed=SECRETS, namespace=namespace, field_selector=SECRET_SELECTOR):
+            try:
+                ns, digests = secret_digests(obj, hash_key=hash_key)
+            except SecretDataError:
+                continue
+            secrets.setdefault(ns or "", {})[digests.name] = digests
+    tally = Tally(configmaps=configmaps, secrets=secrets)
     for listed in WORKLOAD_LISTS:
         for obj in paged(conn, listed=listed, namespace=namespace):
             tally.add_workload(obj, kind=listed.kind)
@@ -99,7 +113,12 @@ def fill(*, conn: Connection, namespace: str | None) -> Tally:
 
 
 def paged(
-    conn: Connection, *, listed: Listed, namespace: str | None, limit: int = PAGE_SIZE
+    conn: Connection,
+    *,
+    listed: Listed,
+    namespace: str | None,
+    limit: int = PAGE_SIZE,
+    field_selector: str | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Every item of one list, a page at a time (`limit`, then `continue` until it is empty)."""
     where = f"/namespaces/{namespace}" if namespace else ""
@@ -107,6 +126,8 @@ def paged(
     token: str | None = None
     while True:
         query: list[tuple[str, Any]] = [("limit", limit)]
+        if field_selector:
+            query.append(("fieldSelector", field_selector))
         if token:
             query.append(("continue", token))
         page = _get(conn, path=path, query=query, what=f"{listed.resource} {_scope(namespace)}")

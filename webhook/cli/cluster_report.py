@@ -23,6 +23,7 @@ from webhook.cli.report.sarif import report_sarif
 from webhook.clusterreport import ClusterReport
 from webhook.clusterreport.render import render_text, report_json
 from webhook.manifests.loader import Source
+from webhook.sources.hashkey import HashKeyError, read_hash_key
 
 EXIT_CLEAN: Final = 0
 EXIT_FINDINGS: Final = 1
@@ -72,6 +73,11 @@ FORMATS: Final[dict[str, Callable[[ClusterReport], str]]] = {
 @click.option("--context", default=None, help="The kubeconfig context to use (default: the current one).")
 @click.option("--kubeconfig", default=None, help="The kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).")
 @click.option(
+    "--hash-key-file",
+    default=None,
+    help="The installation's hash key: Secret-consuming workloads get a state only with it (docs/secrets.md).",
+)
+@click.option(
     "--format",
     "output_format",
     type=click.Choice(list(FORMATS)),
@@ -87,13 +93,15 @@ def report(
     all_namespaces: bool,
     context: str | None,
     kubeconfig: str | None,
+    hash_key_file: str | None,
     output_format: str,
 ) -> None:
     """Report each workload's configuration state and findings in a live cluster (read-only).
 
     States: current, stale (unsafe reference, hash differs), changed (only live-updated volumes,
-    hash differs), unknown (no hash annotation), none (consumes no ConfigMap). Secrets are not
-    judged yet.
+    hash differs), unknown (no hash annotation; or it consumes a Secret and no --hash-key-file
+    was given), none (consumes no ConfigMap or Secret). Secrets are listed, as keyed digests,
+    only with --hash-key-file.
 
     Exit status: 0 nothing stale and no findings, 1 findings or stale workloads, 2 bad usage or
     the cluster cannot be read.
@@ -102,10 +110,16 @@ def report(
         raise click.UsageError("--namespace and --all-namespaces exclude each other")
     if namespace == "":
         raise click.UsageError("--namespace needs a name")
+    hash_key = None
+    if hash_key_file is not None:
+        try:
+            hash_key = read_hash_key(hash_key_file)
+        except HashKeyError as error:
+            raise click.UsageError(str(error)) from None
     try:
         conn = connect(kubeconfig=kubeconfig, context=context)
         scope = None if all_namespaces else (namespace or conn.namespace)
-        tally = fill(conn=conn, namespace=scope)
+        tally = fill(conn=conn, namespace=scope, hash_key=hash_key)
     except ClusterError as error:
         raise ClusterUnreadable(str(error)) from error
     result = tally.report()

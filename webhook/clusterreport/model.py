@@ -22,6 +22,9 @@ class State(enum.StrEnum):
 STATES: Final = tuple(State)
 """Every state, in the order summaries list them."""
 
+NO_HASH_KEY: Final = "consumes a Secret, and without the installation's hash key its current hash cannot be computed"
+"""Why a workload is `unknown` although it carries a hash (report without --hash-key-file)."""
+
 
 @dataclass(slots=True, kw_only=True)
 class WorkloadState:
@@ -40,6 +43,8 @@ class WorkloadState:
     findings: tuple[Violation, ...]
     pods: int = 0
     stale_pods: int = 0
+    unknown_reason: str | None = None
+    """Why the state is `unknown` when it is not the missing annotation (text output only)."""
 
     @property
     def sort_key(self) -> tuple[str, str, str]:

@@ -108,6 +108,8 @@ def render_text(report: ClusterReport) -> str:
     lines = [_line(HEADERS, widths)]
     for workload, row in zip(report.workloads, rows, strict=True):
         lines.append(_line(row, widths) + (" (owned)" if workload.owned else ""))
+        if workload.unknown_reason:
+            lines.append(f"    unknown: {workload.unknown_reason} (--hash-key-file)")
         lines.extend(f"    {violation.warning}" for violation in workload.findings)
     lines.append(summary_line(report))
     return "\n".join(lines)

@@ -12,14 +12,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from webhook.clusterreport.model import ClusterReport, WorkloadState
+from webhook.clusterreport.model import NO_HASH_KEY, ClusterReport, State, WorkloadState
 from webhook.clusterreport.states import pod_is_stale, state_of
 from webhook.policy import (
     HASH_ANNOTATION,
     WORKLOAD_KINDS,
     ConfigMapContent,
     Mode,
+    ObjectKind,
     Operation,
+    SecretContent,
     evaluate,
     find_references,
     read_workload,
@@ -33,8 +35,16 @@ MAX_OWNER_DEPTH: Final = 4
 class Tally:
     """Accumulates one report. Not thread-safe: one adapter feeds it in order."""
 
-    def __init__(self, *, configmaps: Mapping[str, Mapping[str, ConfigMapContent]]) -> None:
+    def __init__(
+        self,
+        *,
+        configmaps: Mapping[str, Mapping[str, ConfigMapContent]],
+        secrets: Mapping[str, Mapping[str, SecretContent]] | None = None,
+    ) -> None:
+        """`secrets` None: no hash key, so a workload that consumes a Secret cannot have its
+        current hash computed and is reported `unknown` (with the reason in `unknown_reason`)."""
         self._configmaps = configmaps
+        self._secrets = secrets
         self._rows: dict[str, WorkloadState] = {}
         """Reported workloads by uid."""
         self._parent: dict[str, str] = {}
@@ -102,10 +112,23 @@ class Tally:
             operation=Operation.CREATE,
             mode=Mode.ENFORCE,
             configmaps=self._configmaps.get(namespace, {}),
+            secrets=self._secrets.get(namespace, {}) if self._secrets is not None else None,
             references=references,
         )
         config_hash = text(mapping(workload.template_metadata.get("annotations")).get(HASH_ANNOTATION))
         current_hash = decision.config_hash
+        if self._secrets is None and any(r.source is ObjectKind.SECRET for r in references):
+            return WorkloadState(
+                kind=kind,
+                namespace=namespace,
+                name=workload.display_name,
+                owned=owned,
+                state=State.UNKNOWN,
+                config_hash=config_hash,
+                current_hash=None,
+                findings=decision.violations,
+                unknown_reason=NO_HASH_KEY,
+            )
         return WorkloadState(
             kind=kind,
             namespace=namespace,
