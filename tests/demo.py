@@ -157,7 +157,7 @@ def main() -> int:
                             {k: record.get(k) for k in ("webhook", "kind", "name", "mode", "decision", "config_hash")}
                         )
                     )
-                report(n, cp.kubeconfig_path)
+                report(n, cp.kubeconfig_path, key_file)
             finally:
                 controller.stop()
                 server.stop()
@@ -290,12 +290,13 @@ def rotate_a_secret(n: Narrator, kube: Kube) -> None:
     n.show("new ReplicaSets of api", ", ".join(new) if new else "none")
 
 
-def report(n: Narrator, kubeconfig: Path) -> None:
+def report(n: Narrator, kubeconfig: Path, key_file: Path) -> None:
     """Issue 19: which workloads run configuration that has since changed."""
     n.title("`reload-safe report -n demo`: which workloads run configuration that has since changed?")
-    n.sent("reload-safe report -n demo")
+    n.sent("reload-safe report -n demo --hash-key-file hash-key")
+    command = ["report", "-n", SECRET_NS, "--kubeconfig", str(kubeconfig), "--hash-key-file", str(key_file)]
     done = subprocess.run(
-        [sys.executable, "-m", "webhook", "report", "-n", SECRET_NS, "--kubeconfig", str(kubeconfig)],
+        [sys.executable, "-m", "webhook", *command],
         capture_output=True,
         text=True,
         check=False,

@@ -16,7 +16,7 @@ from typing import Final
 
 import click
 
-from webhook.cli.cluster_lists import ClusterError, connect, fill
+from webhook.sources.cluster_lists import ClusterError, connect, fill
 from webhook.cli.output import emit
 from webhook.cli.report import Judged, ScanReport, Summary
 from webhook.cli.report.sarif import report_sarif

@@ -1,11 +1,12 @@
-"""The cluster report's I/O: kubeconfig as kubectl reads it, and paged get/list calls only.
+"""The cluster report's I/O: kubeconfig as kubectl reads it, and paged list calls only.
 
 Each list is read in pages (`limit`/`continue`) as raw JSON and each page is dropped once its
 objects are fed to the `Tally`, which keeps a few fields of each: memory follows the number of
 workloads, not the size of the cluster's objects. The calls go straight through the official
 client's `ApiClient` (credentials, TLS, proxies), not its generated API classes (slow to import,
-and they would build a model object per item), and not `webhook.sources`, whose caches are the
-server's (watches, budgets) and not what a one-shot command needs.
+and they would build a model object per item), and not the watch caches, which are the server's
+(watches, budgets) and not what a one-shot pass needs. `reload-safe report` and the rollout
+controller's report pass (Reports and state metrics) both read the cluster through `fill`.
 """
 
 from __future__ import annotations
