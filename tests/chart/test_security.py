@@ -156,6 +156,11 @@ def test_controller_rbac(render: Render) -> None:
         ("apps", "daemonsets"): {"get", "list", "watch", "patch"},
         ("batch", "cronjobs"): {"get", "list", "watch", "patch"},
         ("argoproj.io", "rollouts"): {"get", "list", "watch", "patch"},
+        # the report pass (reload_safe_workloads, reload_safe_stale_pods): lists only
+        ("", "pods"): {"list"},
+        ("", "replicationcontrollers"): {"list"},
+        ("apps", "replicasets"): {"list"},
+        ("batch", "jobs"): {"list"},
         ("", "secrets"): {"get", "list", "watch"},
         ("", "events"): {"create", "patch"},
         ("events.k8s.io", "events"): {"create", "patch"},

@@ -22,6 +22,7 @@ class ControllerProcess(ProcessGroup):
         identity: str,
         debounce: float = 1.0,
         hash_key_file: Path | None = None,
+        extra_args: tuple[str, ...] = (),
     ) -> None:
         super().__init__(name=f"controller {identity}", log_file=work_dir / f"controller-{identity}.log")
         self.kubeconfig = kubeconfig
@@ -29,6 +30,7 @@ class ControllerProcess(ProcessGroup):
         self.debounce = debounce
         self.metrics_port = free_port()
         self.hash_key_file = hash_key_file
+        self.extra_args = extra_args
 
     def start(self) -> ControllerProcess:
         argv = [
@@ -43,6 +45,7 @@ class ControllerProcess(ProcessGroup):
         ]  # fmt: skip
         if self.hash_key_file is not None:
             argv += ["--hash-key-file", str(self.hash_key_file)]
+        argv += self.extra_args
         self.spawn(argv)
         return self
 

@@ -16,13 +16,13 @@ from typing import Final
 
 import click
 
-from webhook.sources.cluster_lists import ClusterError, connect, fill
 from webhook.cli.output import emit
 from webhook.cli.report import Judged, ScanReport, Summary
 from webhook.cli.report.sarif import report_sarif
 from webhook.clusterreport import ClusterReport
 from webhook.clusterreport.render import render_text, report_json
 from webhook.manifests.loader import Source
+from webhook.sources.cluster_lists import ClusterError, connect, fill
 from webhook.sources.hashkey import HashKeyError, read_hash_key
 
 EXIT_CLEAN: Final = 0

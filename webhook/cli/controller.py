@@ -66,6 +66,22 @@ def _env(name: str) -> str:
 )
 @click.option("--own-namespace", envvar=[_env("OWN_NAMESPACE"), "POD_NAMESPACE"], help="Never rolled.")
 @click.option(
+    "--report-interval",
+    type=click.FloatRange(0.0),
+    default=60.0,
+    show_default=True,
+    envvar=_env("REPORT_INTERVAL"),
+    help="Seconds between report passes (the reload_safe_workloads and _stale_pods metrics, and --reports); 0: off.",
+)
+@click.option(
+    "--reports",
+    type=click.Choice(["off", "openreports", "wgpolicyk8s"]),
+    default="off",
+    show_default=True,
+    envvar=_env("REPORTS"),
+    help="Keep one policy report per namespace: OpenReports Report, or wgpolicyk8s PolicyReport (docs/report.md).",
+)
+@click.option(
     "--hash-key-file",
     envvar=_env("HASH_KEY_FILE"),
     help="The installation's hash key: Secrets are watched (as keyed digests) only with it (docs/secrets.md).",
@@ -87,6 +103,8 @@ def controller(  # noqa: PLR0917 - click passes options positionally
     metrics_port: int,
     default_policy: str,
     own_namespace: str | None,
+    report_interval: float,
+    reports: str,
     hash_key_file: str | None,
     log_level: str,
 ) -> None:
@@ -95,8 +113,10 @@ def controller(  # noqa: PLR0917 - click passes options positionally
         raise click.UsageError("need retry-period × 1.2 < renew-deadline < lease-duration")
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Imported here: `reload-safe --help` should not pay for the Kubernetes client.
+    from webhook.clusterreport.reports import ReportApi  # noqa: PLC0415
     from webhook.controller.leader import Election, Fence, run_as_leader  # noqa: PLC0415
     from webhook.controller.metrics import serve_metrics  # noqa: PLC0415
+    from webhook.controller.reports import report_pass  # noqa: PLC0415
     from webhook.controller.runner import Controller, Tuning, kube_controller  # noqa: PLC0415
     from webhook.sources.kubeapi import load_configuration  # noqa: PLC0415
 
@@ -115,7 +135,20 @@ def controller(  # noqa: PLR0917 - click passes options positionally
     if metrics_port:
         serve_metrics(port=metrics_port, ready=lambda: not holder or holder[0].synced)
 
+    report_api = {"openreports": ReportApi.OPENREPORTS, "wgpolicyk8s": ReportApi.WGPOLICYK8S}.get(reports)
+    if report_api is not None and not report_interval:
+        raise click.UsageError("--reports needs a --report-interval above 0")
+
     def work(fence: Fence, stop: threading.Event) -> None:
+        if report_interval:
+            publisher = report_pass(
+                configuration=configuration,
+                reports=report_api,
+                hash_key=hash_key,
+                may_write=fence.valid,
+                interval=report_interval,
+            )
+            threading.Thread(target=publisher.run, args=(stop,), name="reports", daemon=True).start()
         while not stop.is_set():
             worker = kube_controller(
                 configuration=configuration,

@@ -45,6 +45,8 @@ class WorkloadState:
     stale_pods: int = 0
     unknown_reason: str | None = None
     """Why the state is `unknown` when it is not the missing annotation (text output only)."""
+    uid: str | None = None
+    """The object's uid, for the Report's resource reference (not in the JSON output)."""
 
     @property
     def sort_key(self) -> tuple[str, str, str]:

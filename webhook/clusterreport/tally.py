@@ -128,6 +128,7 @@ class Tally:
                 current_hash=None,
                 findings=decision.violations,
                 unknown_reason=NO_HASH_KEY,
+                uid=text(workload.metadata.get("uid")),
             )
         return WorkloadState(
             kind=kind,
@@ -138,6 +139,7 @@ class Tally:
             config_hash=config_hash,
             current_hash=current_hash,
             findings=decision.violations,
+            uid=text(workload.metadata.get("uid")),
         )
 
 

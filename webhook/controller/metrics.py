@@ -21,6 +21,28 @@ LEASE_ERRORS = Counter(
 )
 QUEUE_DEPTH = Gauge("reload_safe_controller_queue_depth", "Workloads waiting in the work queue.")
 LEADER = Gauge("reload_safe_controller_leader", "1 while this process holds the leader Lease.")
+WORKLOADS = Gauge(
+    "reload_safe_workloads",
+    "Workloads by configuration state (current, stale, changed, unknown, none), at the last report pass.",
+    ["namespace", "state"],
+)
+STALE_PODS = Gauge(
+    "reload_safe_stale_pods",
+    "Pods whose config hash differs from what their workload consumes now, at the last report pass.",
+    ["namespace"],
+)
+REPORT_PASSES = Counter("reload_safe_controller_report_passes_total", "Report passes, by result.", ["result"])
+
+
+def publish_states(counts: dict[str, dict[str, int]], stale_pods: dict[str, int]) -> None:
+    """Replace the state gauges with one pass's counts (a namespace that is gone disappears)."""
+    WORKLOADS.clear()
+    STALE_PODS.clear()
+    for namespace, by_state in counts.items():
+        for state, count in by_state.items():
+            WORKLOADS.labels(namespace=namespace, state=state).set(count)
+    for namespace, count in stale_pods.items():
+        STALE_PODS.labels(namespace=namespace).set(count)
 
 
 class PrometheusCounters:
