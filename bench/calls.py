@@ -28,9 +28,10 @@ from pathlib import Path
 from typing import Any, Final
 
 from bench.cluster import CANARY
-from tests.e2e.kube import Kube, owned_by, settled_replica_sets, wait_for
+from tests.e2e.kube import Kube, owned_by, settled_replica_sets
 from tests.e2e.webhook_process import WebhookServer, register, render_webhook_configurations
 from tests.envtest import ControlPlane, new_namespace
+from tests.support.polling import eventually
 
 REPLICAS: Final = 10
 METRIC: Final = "apiserver_admission_webhook_admission_duration_seconds_count"
@@ -101,7 +102,7 @@ def _wait_until_called(kube: Kube) -> None:
     """The API server loads new webhook configurations asynchronously: dry-run a canary, in a
     namespace of its own, until reload-safe's warning comes back."""
     namespace = new_namespace(kube.api, prefix="bench-calls-canary")
-    wait_for(
+    eventually(
         lambda: kube.create(CANARY, namespace=namespace, dry_run=True).warnings,
         timeout=30,
         what="the API server calling reload-safe",
@@ -123,7 +124,7 @@ def _create_rollout(kube: Kube, namespace: str, *, replicas: int) -> None:
         pods = [pod for pod in kube.list_objects("Pod", namespace=namespace) if owned_by(pod, replica_set)]
         return len(pods) == replicas
 
-    wait_for(all_pods, timeout=120, what=f"{replicas} Pods")
+    eventually(all_pods, timeout=120, what=f"{replicas} Pods")
 
 
 def _deployment(replicas: int) -> dict[str, Any]:

@@ -21,11 +21,13 @@ from kubernetes import client
 
 from bench import cluster
 from tests.e2e.controller_process import LEASE_NAMESPACE, ControllerProcess
-from tests.e2e.kube import Kube, wait_for
+from tests.e2e.kube import Kube
 from tests.envtest import ControlPlane
 from tests.support.builders import container, env_from, pod_spec, workload
+from tests.support.polling import eventually
 
 BASELINE_LINE: Final = "has no hash: baseline"
+REPORT_INTERVAL = 5.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,18 +70,32 @@ def run(*, sizes: ControllerSizes, work_dir: Path, seed: int, log: Any) -> Contr
             client.V1Namespace(metadata=client.V1ObjectMeta(name=LEASE_NAMESPACE))
         )
         work_dir.mkdir(parents=True, exist_ok=True)
-        process = ControllerProcess(kubeconfig=cp.kubeconfig_path, work_dir=work_dir, identity="bench")
+        # A short report interval, so the memory is read after a report pass (its lists of every
+        # namespace's ConfigMaps, workloads and pods) as well as the start pass.
+        process = ControllerProcess(
+            kubeconfig=cp.kubeconfig_path,
+            work_dir=work_dir,
+            identity="bench",
+            extra_args=("--report-interval", str(REPORT_INTERVAL)),
+        )
         started = time.monotonic()
         process.start()
         try:
             process.wait_leading(timeout=300)
-            wait_for(
+            eventually(
                 lambda: process.log().count(BASELINE_LINE) >= sizes.deployments,
                 timeout=300,
-                step=0.5,
+                interval=0.5,
                 what="every Deployment's baseline",
             )
             start_pass = time.monotonic() - started
+            eventually(
+                lambda: process.metric('reload_safe_controller_report_passes_total{result="ok"}'),
+                until=lambda passes: passes >= 1,
+                timeout=300,
+                interval=0.5,
+                what="a report pass",
+            )
             time.sleep(2.0)  # let the queue and the watch threads go quiet
             rss, peak = _memory_mib(process.pid)
         finally:

@@ -26,6 +26,7 @@ from tests.e2e.controller_process import LEASE_NAMESPACE, ControllerProcess
 from tests.e2e.kube import Answer, Kube, names, settled_replica_sets
 from tests.e2e.webhook_process import WebhookServer, register, render_webhook_configurations
 from tests.envtest import ControlPlane
+from tests.support.polling import eventually
 from webhook.policy import HASH_ANNOTATION
 
 SEED_CONFIGMAP = {
@@ -320,12 +321,14 @@ def _show_replica_sets(n: Narrator, kube: Kube, ns: str, name: str) -> list[str]
 
 
 def _wait_for_rollout(kube: Kube, ns: str, name: str, before: dict[str, Any], timeout: float = 60.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        body = kube.get("Deployment", name, namespace=ns).body
-        if template_hash(body) != template_hash(before) or time.monotonic() > deadline:
-            return body
-        time.sleep(0.5)
+    body: dict[str, Any] = eventually(
+        lambda: kube.get("Deployment", name, namespace=ns).body,
+        until=lambda body: template_hash(body) != template_hash(before),
+        timeout=timeout,
+        interval=0.5,
+        what=f"the rollout of {name}",
+    )
+    return body
 
 
 if __name__ == "__main__":

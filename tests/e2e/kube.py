@@ -7,7 +7,7 @@ an unchanged manifest is a no-op, which is exactly the behaviour the tests asser
 With kube-controller-manager in the control plane (tests/envtest), a rollout is what a user sees:
 a new ReplicaSet. `replica_sets` lists a Deployment's own (by ownerReference), and
 `settled_replica_sets` waits until the deployment controller has caught up, so that "one rollout"
-can be asserted as "exactly one new ReplicaSet". `wait_for` is the one polling helper.
+can be asserted as "exactly one new ReplicaSet". Polling is `tests.support.polling.eventually`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from typing import Any, Final, TypeVar
 
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
+
+from tests.support.polling import eventually
 
 RESOURCES: Final = {
     "Pod": ("/api/v1", "pods"),
@@ -100,9 +102,11 @@ class Kube:
         parsed = json.loads(data) if data else {}
         return Answer(status=status, body=parsed, warnings=warnings)
 
-    def apply(self, obj: dict[str, Any], *, namespace: str, dry_run: bool = False) -> Answer:
-        """Server-side apply (create or update) of `obj` in `namespace`."""
-        query = [("fieldManager", "e2e"), ("force", "true")]
+    def apply(
+        self, obj: dict[str, Any], *, namespace: str, dry_run: bool = False, field_manager: str = "e2e"
+    ) -> Answer:
+        """Server-side apply (create or update) of `obj` in `namespace`, forced, as GitOps tools do."""
+        query = [("fieldManager", field_manager), ("force", "true")]
         if dry_run:
             query.append(("dryRun", "All"))
         path = self._path(obj["kind"], namespace, obj["metadata"]["name"])
@@ -127,18 +131,6 @@ class Kube:
         return self._call(
             "PATCH", self._path(kind, namespace, name), body=patch, content_type="application/merge-patch+json"
         )
-
-
-def wait_for(check: Callable[[], _T], *, timeout: float = 15.0, step: float = 0.2, what: str = "condition") -> _T:
-    """Call `check` every `step` seconds until it returns something truthy, and return that;
-    fail the test (AssertionError) after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        assert time.monotonic() < deadline, f"{what} not reached within {timeout}s"
-        time.sleep(step)
 
 
 def owned_by(obj: dict[str, Any], owner: dict[str, Any]) -> bool:
@@ -220,7 +212,7 @@ def _settled(
     snapshot: Callable[[], _T | None], *, key: Callable[[_T], object], quiet: float, timeout: float, what: str
 ) -> _T:
     """The first `snapshot()` whose `key` has stayed the same (and not None) for `quiet`
-    seconds, polled with `wait_for`."""
+    seconds, polled with `eventually`."""
     last: list[Any] = [None, time.monotonic()]  # key, since when
 
     def still() -> tuple[_T] | None:
@@ -231,4 +223,4 @@ def _settled(
             return None
         return (value,) if now - last[1] >= quiet else None
 
-    return wait_for(still, timeout=timeout, what=f"{what} settled")[0]
+    return eventually(still, timeout=timeout, what=f"{what} settled")[0]

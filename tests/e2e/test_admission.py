@@ -12,7 +12,7 @@ import pytest
 from kubernetes import client
 
 from tests.e2e.conftest import records_for
-from tests.e2e.kube import Kube, owned_by, settled_replica_sets, wait_for
+from tests.e2e.kube import Kube, owned_by, settled_replica_sets
 from tests.e2e.webhook_process import WebhookServer
 from tests.envtest import ControlPlane
 from tests.support.builders import (
@@ -83,8 +83,10 @@ def test_what_kube_controller_manager_makes_is_not_sent_and_keeps_the_deployment
     assert answer.ok
     assert answer.warnings
     (replica_set,) = settled_replica_sets(kube, "my-nginx", namespace=ns, quiet=0.5)
-    (pod,) = wait_for(
-        lambda: [p for p in kube.list_objects("Pod", namespace=ns) if owned_by(p, replica_set)], what="the Pod"
+    (pod,) = eventually(
+        lambda: [p for p in kube.list_objects("Pod", namespace=ns) if owned_by(p, replica_set)],
+        what="the Pod",
+        timeout=15.0,
     )
     # Items of a list carry no "kind": read the template directly.
     assert replica_set["spec"]["template"]["metadata"]["annotations"][HASH_ANNOTATION] == SEED_HASH
@@ -301,7 +303,7 @@ def test_a_missing_configmap_is_asked_for_once_per_worker_not_once_per_review(
         created = kube.create(workload("Deployment", spec, name=f"app-{index}", namespace=None), namespace=ns)
         assert created.ok, created.message
         hashes.add(template_annotations(created.body)[HASH_ANNOTATION])
-        wait_for(functools.partial(_pods_of, kube, ns, f"app-{index}"), what=f"the Pod of app-{index}")
+        eventually(functools.partial(_pods_of, kube, ns, f"app-{index}"), what=f"the Pod of app-{index}", timeout=15.0)
     reads = _direct_reads(webhook, "absent") - before
     assert len(hashes) == 1  # the same "does not exist" hash every time
     lines = [r for r in webhook.audit_records() if r.get("namespace") == ns]

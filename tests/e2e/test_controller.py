@@ -115,13 +115,6 @@ def one_config_changed_event(kube: Kube, namespace: str, name: str) -> list[Any]
     return found
 
 
-def wait_for(check: Callable[[], bool], *, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.2)
-
-
 def test_edit_rolls_the_opted_in_deployment_once_and_not_the_others(
     kube: Kube, namespace: Callable[..., str], controller: ControllerProcess
 ) -> None:
@@ -132,7 +125,7 @@ def test_edit_rolls_the_opted_in_deployment_once_and_not_the_others(
     before, bystander = rs_names(kube, "opted", ns), rs_names(kube, "bystander", ns)
 
     kube.apply(configmap({"log_level": "DEBUG"}), namespace=ns)
-    wait_for(lambda: stored_hash(kube, "opted", ns) == config_hash("DEBUG"))
+    eventually(lambda: stored_hash(kube, "opted", ns) == config_hash("DEBUG"), timeout=15.0)
     after = rs_names(kube, "opted", ns, quiet=SETTLE)
     assert len(new_since(before, after)) == 1, after
     assert rs_names(kube, "bystander", ns) == bystander
@@ -176,7 +169,7 @@ def test_twenty_quick_edits_within_the_window_roll_once(
     before = rs_names(kube, "web", ns)
     for index in range(1, 21):
         kube.apply(configmap({"log_level": f"v{index}"}), namespace=ns)
-    wait_for(lambda: stored_hash(kube, "web", ns) == config_hash("v20"))
+    eventually(lambda: stored_hash(kube, "web", ns) == config_hash("v20"), timeout=15.0)
     after = rs_names(kube, "web", ns, quiet=SETTLE)
     assert len(new_since(before, after)) == 1, after
     assert len(one_config_changed_event(kube, ns, "web")) == 1
@@ -196,11 +189,11 @@ def test_a_patch_refused_once_still_rolls_once(
     name = f"refuse-hash-{ns}"
     with refusing_hash_changes(admission, name=name, namespace=ns):
         probe = {"spec": {"template": {"metadata": {"annotations": {HASH_ANNOTATION: config_hash("x")}}}}}
-        wait_for(lambda: refused(kube, probe, namespace=ns), timeout=20)
+        eventually(lambda: refused(kube, probe, namespace=ns), timeout=20)
         kube.apply(configmap({"log_level": "DEBUG"}), namespace=ns)
-        wait_for(lambda: controller.metric("reload_safe_controller_errors_total") >= 1, timeout=20)
+        eventually(lambda: controller.metric("reload_safe_controller_errors_total") >= 1, timeout=20)
         assert stored_hash(kube, "web", ns) == config_hash("INFO")
-    wait_for(lambda: stored_hash(kube, "web", ns) == config_hash("DEBUG"), timeout=60)
+    eventually(lambda: stored_hash(kube, "web", ns) == config_hash("DEBUG"), timeout=60)
     after = rs_names(kube, "web", ns, quiet=SETTLE)
     assert len(new_since(before, after)) == 1, after
     assert controller.metric("reload_safe_controller_retries_total") >= 1
@@ -287,7 +280,7 @@ def test_an_old_hash_written_back_by_hand_is_restored(
         old = hash_of(cm_name, "OLD")
         patch = {"spec": {"template": {"metadata": {"annotations": {HASH_ANNOTATION: old}}}}}
         assert kube.patch_merge("Deployment", name, patch, namespace=ns).ok
-        wait_for(lambda: stored_hash(kube, name, ns) == current, timeout=20)
+        eventually(lambda: stored_hash(kube, name, ns) == current, timeout=20)
         after = rs_names(kube, name, ns, quiet=SETTLE)
         assert stored_hash(kube, name, ns) == current
         # The hand-written hash made one ReplicaSet and the restore went back to the first one.
@@ -332,7 +325,7 @@ def test_a_change_made_while_the_controller_was_down_rolls_at_start(
     kube.apply(configmap({"log_level": "DEBUG"}), namespace=ns)
     process = start_controller("late")
     process.wait_leading()
-    wait_for(lambda: stored_hash(kube, "web", ns) == config_hash("DEBUG"), timeout=20)
+    eventually(lambda: stored_hash(kube, "web", ns) == config_hash("DEBUG"), timeout=20)
     after = rs_names(kube, "web", ns, quiet=SETTLE)
     assert len(new_since(before, after)) == 1, after
 
@@ -369,7 +362,7 @@ def test_predating_deployments_roll_only_when_their_configmap_changes(
     started = time.monotonic()
     process = start_controller("predating")
     process.wait_leading(timeout=60)
-    wait_for(lambda: process.log().count("has no hash: baseline") >= PREDATING, timeout=60)
+    eventually(lambda: process.log().count("has no hash: baseline") >= PREDATING, timeout=60)
     print(f"{PREDATING} baselines {time.monotonic() - started:.1f}s after the controller started")
     log = process.log()
     print(
@@ -381,7 +374,7 @@ def test_predating_deployments_roll_only_when_their_configmap_changes(
 
     api.patch_namespaced_config_map("cm-0", ns, {"data": {"v": "2"}})
     consumers = {name for index, name in enumerate(names) if index % groups == 0}
-    wait_for(lambda: process.metric("reload_safe_controller_rollouts_total") >= len(consumers), timeout=60)
+    eventually(lambda: process.metric("reload_safe_controller_rollouts_total") >= len(consumers), timeout=60)
     after = settled_replica_sets_by_deployment(kube, namespace=ns, quiet=SETTLE, timeout=120)
     rolled = {name for name in names if after[name] != before[name]}
     assert rolled == consumers
@@ -403,10 +396,10 @@ def test_only_the_leader_patches_and_a_standby_takes_over(
     assert standby.metric("reload_safe_controller_leader") == 0
 
     kube.apply(configmap({"log_level": "DEBUG"}), namespace=ns)
-    wait_for(lambda: stored_hash(kube, "web", ns) == config_hash("DEBUG"))
+    eventually(lambda: stored_hash(kube, "web", ns) == config_hash("DEBUG"), timeout=15.0)
     # The controller counts a rollout once its patch call has returned, a moment after the API
     # server has stored it: wait for the count rather than read it at once.
-    wait_for(lambda: leader.metric("reload_safe_controller_rollouts_total") == 1)
+    eventually(lambda: leader.metric("reload_safe_controller_rollouts_total") == 1, timeout=15.0)
     first = rs_names(kube, "web", ns, quiet=SETTLE)
     assert len(new_since(start, first)) == 1, first
     assert standby.metric("reload_safe_controller_rollouts_total") == 0
@@ -418,7 +411,7 @@ def test_only_the_leader_patches_and_a_standby_takes_over(
     print(f"standby took over {took_over:.1f}s after the leader was killed (lease 4s)")
     assert took_over < 4 + 2 + 5, f"standby took {took_over:.1f}s (lease 4s)"
     kube.apply(configmap({"log_level": "WARN"}), namespace=ns)
-    wait_for(lambda: stored_hash(kube, "web", ns) == config_hash("WARN"))
-    wait_for(lambda: standby.metric("reload_safe_controller_rollouts_total") == 1)
+    eventually(lambda: stored_hash(kube, "web", ns) == config_hash("WARN"), timeout=15.0)
+    eventually(lambda: standby.metric("reload_safe_controller_rollouts_total") == 1, timeout=15.0)
     second = rs_names(kube, "web", ns, quiet=SETTLE)
     assert len(new_since(first, second)) == 1, second

@@ -16,9 +16,9 @@ from tests.e2e.kube import (
     replica_sets,
     settled_replica_sets,
     settled_replica_sets_by_deployment,
-    wait_for,
 )
 from tests.envtest import ADMIN_GROUP, ControlPlane, pinned_versions
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -93,7 +93,7 @@ def test_objects_round_trip_and_survive_restarts(smoke_plane: ControlPlane) -> N
     # there is no scheduler).
     kube = Kube(api)
     assert len(settled_replica_sets(kube, "web", namespace=ns, quiet=0.5)) == 1
-    pods = wait_for(lambda: kube.list_objects("Pod", namespace=ns), what="the Deployment's Pod")
+    pods = eventually(lambda: kube.list_objects("Pod", namespace=ns), what="the Deployment's Pod", timeout=15.0)
     assert [pod["status"]["phase"] for pod in pods] == ["Pending"]
 
     old_pid = smoke_plane.apiserver_pid
@@ -153,9 +153,10 @@ def test_a_template_change_is_one_new_replica_set_and_deletion_cascades(smoke_pl
 
     # The garbage collector deletes what the Deployment owned, and the namespace goes away.
     apps.delete_namespaced_deployment("web", ns)
-    wait_for(
+    eventually(
         lambda: names(kube.list_objects("ReplicaSet", namespace=ns)) == by_deployment["other"],
         what="the ReplicaSets of web collected",
+        timeout=15.0,
     )
     core.delete_namespace(ns)
 
@@ -166,7 +167,7 @@ def test_a_template_change_is_one_new_replica_set_and_deletion_cascades(smoke_pl
             return error.status == 404
         return False
 
-    wait_for(gone, timeout=60, what=f"namespace {ns} deleted")
+    eventually(gone, timeout=60, what=f"namespace {ns} deleted")
 
 
 def test_without_the_controller_manager_nothing_reconciles() -> None:

@@ -19,9 +19,10 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.kube import Kube, wait_for
+from tests.e2e.kube import Kube
 from tests.envtest import ControlPlane
 from tests.support.builders import cm_volume, container, env_from, mount, pod_spec, workload
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -110,7 +111,7 @@ def by_name(document: dict[str, Any], namespace: str) -> dict[str, dict[str, Any
 
 
 def pods_running(kube: Kube, namespace: str, count: int) -> None:
-    wait_for(
+    eventually(
         lambda: len(kube.list_objects("Pod", namespace=namespace)) >= count,
         timeout=30,
         what=f"{count} pods in {namespace}",

@@ -19,6 +19,7 @@ from tests.reliability.probes import post_review, wait_workers
 from tests.reliability.reviews import review
 from tests.server.harness import Pki, Server
 from tests.support.builders import container, env_from, env_ref, pod_spec, workload
+from tests.support.polling import eventually
 from webhook.policy import HASH_ANNOTATION, POLICY_LABEL
 
 
@@ -90,11 +91,8 @@ def current_hash(server: Server, namespace: str, configmap: str, uid: str) -> st
     return hash_from(answer.body)
 
 
-def wait_for(check: Callable[[], bool], *, timeout: float, step: float = 0.1) -> float:
-    """Seconds until `check()` held (raises after `timeout`)."""
+def seconds_until(check: Callable[[], bool], *, timeout: float) -> float:
+    """Seconds until `check()` held (polled with `eventually`, which fails the test after `timeout`)."""
     started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if check():
-            return time.monotonic() - started
-        time.sleep(step)
-    raise TimeoutError(f"not within {timeout}s")
+    eventually(check, timeout=timeout, interval=0.1)
+    return time.monotonic() - started

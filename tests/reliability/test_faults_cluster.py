@@ -40,8 +40,8 @@ from tests.reliability.cluster import (
     new_namespace,
     put_configmap,
     review_of,
+    seconds_until,
     start_cluster_server,
-    wait_for,
 )
 from tests.reliability.figures import record
 from tests.reliability.probes import SteadyLoad, children, metric, post_review
@@ -74,7 +74,7 @@ def test_api_server_outage(cp: ControlPlane, server: Server, outage: float) -> N
     how long a change then takes to arrive after recovery."""
     ns = new_namespace(cp, "enforce", prefix="outage")
     put_configmap(cp, ns, "app-config", {"level": "v1"})
-    wait_for(lambda: current_hash(server, ns, "app-config", "probe") is not None, timeout=10)
+    seconds_until(lambda: current_hash(server, ns, "app-config", "probe") is not None, timeout=10)
     before = current_hash(server, ns, "app-config", "before")
     errors_before = metric(server.metrics(), "reload_safe_cache_watch_errors_total")
 
@@ -99,11 +99,11 @@ def test_api_server_outage(cp: ControlPlane, server: Server, outage: float) -> N
         put_configmap(cp, ns, "app-config", {"level": "v2"})
         # The change counts as reflected when four answers in a row
         # carry the new hash.
-        reflected = wait_for(
+        reflected = seconds_until(
             lambda: all(current_hash(server, ns, "app-config", "after") != before for _ in range(4)), timeout=45
         )
         # /readyz is per worker, and each worker's watch reconnects on its own backoff.
-        watching_again = wait_for(lambda: all(cache_state(server) == "watching" for _ in range(4)), timeout=35)
+        watching_again = seconds_until(lambda: all(cache_state(server) == "watching" for _ in range(4)), timeout=35)
         time.sleep(1)
     result = load.result
     samples = server.metrics()
@@ -139,7 +139,7 @@ def cache_state(server: Server) -> str:
 def test_etcd_outage(cp: ControlPlane, server: Server) -> None:
     ns = new_namespace(cp, "enforce", prefix="etcd")
     put_configmap(cp, ns, "app-config", {"level": "v1"})
-    wait_for(lambda: current_hash(server, ns, "app-config", "probe") is not None, timeout=10)
+    seconds_until(lambda: current_hash(server, ns, "app-config", "probe") is not None, timeout=10)
     before = current_hash(server, ns, "app-config", "before")
     cp.stop_etcd(graceful=False)
     try:
@@ -154,7 +154,7 @@ def test_etcd_outage(cp: ControlPlane, server: Server) -> None:
         cp.wait_ready()
     recovered = time.monotonic()
     put_configmap(cp, ns, "app-config", {"level": "v2"})
-    reflected = wait_for(
+    reflected = seconds_until(
         lambda: all(current_hash(server, ns, "app-config", "after") != before for _ in range(4)), timeout=60
     )
     total = time.monotonic() - recovered
@@ -179,7 +179,7 @@ def test_etcd_outage(cp: ControlPlane, server: Server) -> None:
 def test_the_worker_is_killed_and_its_replacement_lists_again(cp: ControlPlane, server: Server) -> None:
     ns = new_namespace(cp, "enforce", prefix="killed")
     put_configmap(cp, ns, "app-config", {"level": "v1"})
-    wait_for(lambda: current_hash(server, ns, "app-config", "probe") is not None, timeout=10)
+    seconds_until(lambda: current_hash(server, ns, "app-config", "probe") is not None, timeout=10)
     before = current_hash(server, ns, "app-config", "before")
     (worker,) = children(server.process.pid)
 
@@ -191,9 +191,9 @@ def test_the_worker_is_killed_and_its_replacement_lists_again(cp: ControlPlane, 
         time.sleep(2)
         os.kill(worker, signal.SIGKILL)
         killed_at = time.monotonic() - load.started
-        replaced = wait_for(lambda: bool(set(children(server.process.pid)) - {worker}), timeout=10)
+        replaced = seconds_until(lambda: bool(set(children(server.process.pid)) - {worker}), timeout=10)
         put_configmap(cp, ns, "app-config", {"level": "v2"})
-        reflected = wait_for(
+        reflected = seconds_until(
             lambda: all(current_hash(server, ns, "app-config", "after") != before for _ in range(4)), timeout=15
         )
         load.wait()
@@ -221,7 +221,7 @@ def test_reviews_read_the_cache_while_configmaps_change_fast(cp: ControlPlane, s
     names = [f"cm-{i}" for i in range(20)]
     for name in names:
         put_configmap(cp, ns, name, {"level": "v0", "blob": "x" * 2000})
-    wait_for(lambda: current_hash(server, ns, names[-1], "probe") is not None, timeout=10)
+    seconds_until(lambda: current_hash(server, ns, names[-1], "probe") is not None, timeout=10)
     stop = threading.Event()
     updates = 0
 
@@ -248,7 +248,7 @@ def test_reviews_read_the_cache_while_configmaps_change_fast(cp: ControlPlane, s
         changer.join()
     before = current_hash(server, ns, "cm-0", "before")
     put_configmap(cp, ns, "cm-0", {"level": "final", "blob": "z"})
-    reflected = wait_for(lambda: current_hash(server, ns, "cm-0", "after") != before, timeout=10)
+    reflected = seconds_until(lambda: current_hash(server, ns, "cm-0", "after") != before, timeout=10)
     stderr = server.stderr()
     record(
         "cache: reviews while ConfigMaps change",

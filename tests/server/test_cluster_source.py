@@ -6,7 +6,6 @@ import marshal
 import queue
 import random
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.server.fake_api import List, RecordedAPI, RecordingObserver, Watch, recorded_events, recorded_list
+from tests.support.polling import eventually
 from webhook.policy import ABSENT, UNREADABLE, ConfigMapContent, Mode
 from webhook.sources import watch
 from webhook.sources.cluster import (
@@ -101,13 +101,6 @@ def _late(resource_version: str) -> dict[str, Any]:
     return {**LATE, "metadata": {**LATE["metadata"], "resourceVersion": resource_version}}
 
 
-def _eventually(condition: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.005)
-
-
 def test_a_404_is_remembered_until_the_watch_adds_the_configmap() -> None:
     events: queue.Queue[Mapping[str, Any] | None] = queue.Queue()
 
@@ -132,11 +125,11 @@ def test_a_404_is_remembered_until_the_watch_adds_the_configmap() -> None:
         assert getter.calls == [("shop", "late")]  # the second review did not ask again
 
         events.put({"type": "ADDED", "object": _late("900")})
-        _eventually(lambda: cache.get(("shop", "late")) is not None)
+        eventually(lambda: cache.get(("shop", "late")) is not None)
         assert reader.get(namespace="shop", name="late") == ConfigMapContent(name="late", data={"k": "v"})
 
         events.put({"type": "DELETED", "object": _late("901")})
-        _eventually(lambda: cache.get(("shop", "late")) is None)
+        eventually(lambda: cache.get(("shop", "late")) is None)
         assert reader.get(namespace="shop", name="late") is ABSENT
         assert getter.calls == [("shop", "late"), ("shop", "late")]  # the ADDED event ended the mark
     finally:

@@ -14,7 +14,7 @@ import enum
 from collections.abc import Mapping
 from typing import Any, Final
 
-from webhook.clusterreport.model import ClusterReport, State, WorkloadState
+from webhook.clusterreport.model import State, WorkloadState
 
 SOURCE: Final = "reload-safe"
 POLICY: Final = "reload-safe"
@@ -69,14 +69,6 @@ class ReportApi(enum.Enum):
     @property
     def api_version(self) -> str:
         return f"{self.group}/{self.version}"
-
-
-def by_namespace(report: ClusterReport) -> dict[str, list[WorkloadState]]:
-    """The report's workloads grouped by namespace (in the report's order)."""
-    grouped: dict[str, list[WorkloadState]] = {}
-    for workload in report.workloads:
-        grouped.setdefault(workload.namespace, []).append(workload)
-    return grouped
 
 
 def policy_report(workloads: list[WorkloadState], *, namespace: str, api: ReportApi) -> dict[str, Any]:

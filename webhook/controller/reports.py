@@ -1,8 +1,9 @@
 """The report pass: the cluster report, published as metrics and (optionally) as Report objects.
 
-Every `interval` seconds the leader reads the cluster exactly as `reload-safe report -A` does
-(`webhook.sources.cluster_lists.fill`: paged lists, bounded memory, the same states and findings)
-and then:
+Every `interval` seconds the leader reads the cluster as `reload-safe report -n NS` does, one
+namespace at a time (`webhook.sources.cluster_lists.fill`: paged lists, the same states and
+findings), so the pass holds one namespace's ConfigMap content at a time rather than the
+cluster's, beside the controller's own caches. For each namespace it then:
 - sets `reload_safe_workloads{namespace,state}` and `reload_safe_stale_pods{namespace}`;
 - with reports enabled and the report resource served (discovery, checked each pass), keeps one
   report object per namespace (`webhook.clusterreport.reports`), written only when its results
@@ -24,15 +25,17 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from webhook.clusterreport import STATES, ClusterReport, WorkloadState
-from webhook.clusterreport.reports import REPORT_NAME, ReportApi, by_namespace, content_of, policy_report
+from webhook.clusterreport.reports import REPORT_NAME, ReportApi, content_of, policy_report
 from webhook.controller.kube import COMPONENT
 from webhook.controller.metrics import REPORT_PASSES, publish_states
 from webhook.controller.rawapi import Transport
-from webhook.sources.cluster_lists import Connection, fill
+from webhook.sources.cluster_lists import Connection, fill, namespaces
 
 log = logging.getLogger(__name__)
 
 HTTP_NOT_FOUND: Final = 404
+PAGE_SIZE: Final = 100
+"""Smaller pages than the CLI's: the pass runs beside the controller's caches, in its memory."""
 
 
 class ReportWriter:
@@ -104,29 +107,36 @@ class ReportPass:
         self.writes = 0
 
     def run(self, stop: threading.Event) -> None:
-        """A pass now, then every `interval` seconds, until `stop`; never raises."""
-        while not stop.is_set():
+        """A pass every `interval` seconds until `stop`, the first after one interval (so it does
+        not add its lists to the controller's own at start); never raises."""
+        while not stop.wait(self._interval):
             try:
                 self.once()
                 REPORT_PASSES.labels(result="ok").inc()
             except Exception as error:
                 REPORT_PASSES.labels(result="failed").inc()
                 log.warning("report pass failed (%s); next in %.0fs", _describe(error), self._interval)
-            stop.wait(self._interval)
 
-    def once(self) -> ClusterReport:
-        report = fill(conn=self._connection, namespace=None, hash_key=self._hash_key).report()
-        grouped = by_namespace(report)
-        counts = {ns: _state_counts(rows) for ns, rows in grouped.items()}
-        publish_states(counts, {ns: sum(row.stale_pods for row in rows) for ns, rows in grouped.items()})
-        if self._writer is not None and self._writer.served():
-            for namespace, rows in grouped.items():
-                if not self._may_write():
-                    break  # the Lease lapsed: no write past the renew deadline
-                desired = policy_report(rows, namespace=namespace, api=self._writer.api)
-                if self._writer.write(desired, namespace=namespace):
+    def once(self) -> dict[str, ClusterReport]:
+        """One pass over every namespace; the reports by namespace (those with workloads)."""
+        writer = self._writer if self._writer is not None and self._writer.served() else None
+        reports: dict[str, ClusterReport] = {}
+        for namespace in namespaces(self._connection):
+            report = fill(
+                conn=self._connection, namespace=namespace, hash_key=self._hash_key, page_size=PAGE_SIZE
+            ).report()
+            if not report.workloads:
+                continue
+            reports[namespace] = report
+            if writer is not None and self._may_write():  # no write past the renew deadline
+                desired = policy_report(list(report.workloads), namespace=namespace, api=writer.api)
+                if writer.write(desired, namespace=namespace):
                     self.writes += 1
-        return report
+        publish_states(
+            {ns: _state_counts(list(report.workloads)) for ns, report in reports.items()},
+            {ns: report.stale_pods for ns, report in reports.items()},
+        )
+        return reports
 
 
 def report_pass(

@@ -51,6 +51,7 @@ WORKLOAD_LISTS: Final = (
 )
 """Every workload kind but Pod; pods come last, once every owner chain is known."""
 CONFIGMAPS: Final = Listed("ConfigMap", "/api/v1", "configmaps")
+NAMESPACES: Final = Listed("Namespace", "/api/v1", "namespaces")
 SECRETS: Final = Listed("Secret", "/api/v1", "secrets")
 SECRET_SELECTOR: Final = "type!=kubernetes.io/service-account-token,type!=helm.sh/release.v1"
 """As the server's watch: Secret types that pods never consume are not read."""
@@ -85,11 +86,13 @@ def connect(*, kubeconfig: str | None, context: str | None) -> Connection:
     return Connection(api=client.ApiClient(configuration), server=str(configuration.host), namespace=namespace)
 
 
-def fill(*, conn: Connection, namespace: str | None, hash_key: bytes | None = None) -> Tally:
+def fill(
+    *, conn: Connection, namespace: str | None, hash_key: bytes | None = None, page_size: int = PAGE_SIZE
+) -> Tally:
     """Read ConfigMaps (and Secrets, as keyed digests, with `hash_key`), then every workload
     kind, then pods, in that order (see `Tally`). `namespace` None reads all namespaces."""
     configmaps: dict[str, dict[str, ConfigMapContent]] = {}
-    for obj in paged(conn, listed=CONFIGMAPS, namespace=namespace):
+    for obj in paged(conn, listed=CONFIGMAPS, namespace=namespace, limit=page_size):
         try:
             ns, content = configmap_content(obj)
         except ConfigMapError:
@@ -98,7 +101,7 @@ def fill(*, conn: Connection, namespace: str | None, hash_key: bytes | None = No
     secrets: dict[str, dict[str, SecretContent]] | None = None
     if hash_key is not None:
         secrets = {}
-        for obj in paged(conn, listed=SECRETS, namespace=namespace, field_selector=SECRET_SELECTOR):
+        for obj in paged(conn, listed=SECRETS, namespace=namespace, limit=page_size, field_selector=SECRET_SELECTOR):
             try:
                 ns, digests = secret_digests(obj, hash_key=hash_key)
             except SecretDataError:
@@ -106,11 +109,16 @@ def fill(*, conn: Connection, namespace: str | None, hash_key: bytes | None = No
             secrets.setdefault(ns or "", {})[digests.name] = digests
     tally = Tally(configmaps=configmaps, secrets=secrets)
     for listed in WORKLOAD_LISTS:
-        for obj in paged(conn, listed=listed, namespace=namespace):
+        for obj in paged(conn, listed=listed, namespace=namespace, limit=page_size):
             tally.add_workload(obj, kind=listed.kind)
-    for pod in paged(conn, listed=PODS, namespace=namespace):
+    for pod in paged(conn, listed=PODS, namespace=namespace, limit=page_size):
         tally.add_pod(pod)
     return tally
+
+
+def namespaces(conn: Connection) -> list[str]:
+    """Every namespace's name (paged)."""
+    return [str(ns["metadata"]["name"]) for ns in paged(conn, listed=NAMESPACES, namespace=None)]
 
 
 def paged(

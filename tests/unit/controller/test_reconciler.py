@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.support.builders import SEED_HASH, container, env_from, env_ref, pod_spec, workload
+from tests.support.polling import eventually
 from tests.unit.controller.fakes import FakeListWatch, FakePatcher, FakeRecorder
 from webhook.controller.configmaps import HashInput
 from webhook.controller.consumers import WorkloadKey
@@ -134,13 +135,6 @@ def harness() -> Iterator[Callable[..., Harness]]:
     yield make
     for h in made:
         h.close()
-
-
-def eventually(check: Callable[[], bool], *, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.01)
 
 
 def test_an_edit_rolls_the_consumer_once_with_the_exact_spec_hash(harness: Callable[..., Harness]) -> None:
