@@ -13,6 +13,7 @@ import pytest
 
 from tests.e2e.kube import Kube
 from tests.support.builders import container, env_from, pod_spec, workload
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -43,6 +44,17 @@ def _comparable(obj: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def settled(kube: Kube, ns: str) -> dict[str, Any]:
+    """The stored Deployment once the deployment controller has stamped its revision (a field
+    it writes after the create, which a diff against an earlier read would show)."""
+    body: dict[str, Any] = eventually(
+        lambda: kube.get("Deployment", "app", namespace=ns).body,
+        until=lambda body: "deployment.kubernetes.io/revision" in (body["metadata"].get("annotations") or {}),
+        timeout=15.0,
+    )
+    return body
+
+
 def _differences(a: Any, b: Any, path: str = "") -> list[str]:
     if isinstance(a, dict) and isinstance(b, dict):
         return [d for key in sorted(a.keys() | b.keys()) for d in _differences(a.get(key), b.get(key), f"{path}/{key}")]
@@ -56,7 +68,7 @@ def test_a_dry_run_apply_of_an_unchanged_manifest_changes_nothing_and_after_an_e
     assert kube.apply(configmap("INFO"), namespace=ns, field_manager=FLUX).ok
     created = kube.apply(copy.deepcopy(MANIFEST), namespace=ns, field_manager=FLUX)
     assert created.ok, created.body
-    stored = kube.get("Deployment", "app", namespace=ns).body
+    stored = settled(kube, ns)
 
     dry = kube.apply(copy.deepcopy(MANIFEST), namespace=ns, dry_run=True, field_manager=FLUX)
     assert dry.ok
@@ -64,6 +76,7 @@ def test_a_dry_run_apply_of_an_unchanged_manifest_changes_nothing_and_after_an_e
     assert dry.body["metadata"]["generation"] == stored["metadata"]["generation"]
 
     assert kube.apply(configmap("DEBUG"), namespace=ns, field_manager=FLUX).ok
+    stored = settled(kube, ns)
     drifted = kube.apply(copy.deepcopy(MANIFEST), namespace=ns, dry_run=True, field_manager=FLUX)
     assert _differences(_comparable(stored), _comparable(drifted.body)) == [
         f"/spec/template/metadata/annotations/{HASH}"
