@@ -308,7 +308,8 @@ def report(n: Narrator, kubeconfig: Path, key_file: Path) -> None:
     n.show("exit status", f"{done.returncode} (1: findings or stale workloads)")
     n.say(
         "my-nginx did not opt in: its pods started with log_level=INFO, the ConfigMap now says DEBUG, and"
-        " nothing will restart them (stale). my-nginx-2 and api were rolled by the controller (current)."
+        " nothing will restart them (stale). my-nginx-2 and api were rolled by the controller (current); their"
+        " stale pods belong to the old ReplicaSets, which no kubelet here terminates (a real rollout would)."
     )
 
 
