@@ -8,19 +8,21 @@ quick versions carry no mark and run in every `pytest -q`.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.reliability.figures import figures_file, recorded
 from tests.reliability.probes import wait_workers
-from tests.server import pki_fixtures
-from tests.server.harness import CONFIGMAPS, Pki, Server
+from tests.server import fixtures_shared
+from tests.server.fixtures_shared import static_args
+from tests.server.harness import Pki, Server
 
 # Bound here for pytest to offer them to this folder: tests/server's CA and serving certificate fixtures.
-pki = pki_fixtures.pki
-serving_files = pki_fixtures.serving_files
+pki = fixtures_shared.pki
+serving_files = fixtures_shared.serving_files
+start_server = fixtures_shared.start_server
 
 HERE = Path(__file__).parent
 
@@ -51,40 +53,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         values = ", ".join(f"{k}={v}" for k, v in entry.items() if k not in ("test", "at"))
         terminalreporter.write_line(f"{entry['test']}: {values}")
     terminalreporter.write_line(f"(also appended to {figures_file()})")
-
-
-StartServer = Callable[..., Server]
-
-
-def static_args(cert: tuple[Path, Path], *extra: str) -> list[str]:
-    cert_file, key_file = cert
-    return [
-        "--cert-file", str(cert_file), "--key-file", str(key_file),
-        "--source", "static", "--configmaps", str(CONFIGMAPS),
-        *extra,
-    ]  # fmt: skip
-
-
-@pytest.fixture
-def start_server(pki: Pki, serving_files: tuple[Path, Path], tmp_path: Path) -> Iterator[StartServer]:
-    """Start a static-source server of one's own; stopped (SIGTERM) at the end of the test."""
-    started: list[Server] = []
-
-    def start(*extra: str, cert: tuple[Path, Path] | None = None, ready: bool = True, **kwargs: object) -> Server:
-        server = Server(
-            workdir=tmp_path / f"server-{len(started)}",
-            ca_file=pki.ca_file,
-            args=static_args(cert or serving_files, *extra),
-            **kwargs,  # type: ignore[arg-type]
-        )
-        started.append(server)
-        if ready:
-            server.wait_ready()
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.server import pki_fixtures
+from tests.server import fixtures_shared
 from tests.server.harness import CONFIGMAPS, Pki, Server
 
-# The session's test CA and serving certificate: code shared with tests/reliability (pki_fixtures).
-pki = pki_fixtures.pki
-serving_files = pki_fixtures.serving_files
+# The session's test CA, serving certificate and `start_server`: shared with tests/reliability.
+pki = fixtures_shared.pki
+serving_files = fixtures_shared.serving_files
+start_server = fixtures_shared.start_server
 
 MODES = ("enforce", "warn", "audit", "off")
 
@@ -58,26 +59,3 @@ def mode_servers(
     finally:
         for server in servers.values():
             server.stop()
-
-
-@pytest.fixture
-def start_server(pki: Pki, serving_files: tuple[Path, Path], tmp_path: Path) -> Iterator[Callable[..., Server]]:
-    """Start a server of one's own (static source, warn mode unless told otherwise)."""
-    started: list[Server] = []
-
-    def start(*extra: str, cert: tuple[Path, Path] | None = None, ready: bool = True, **kwargs: object) -> Server:
-        cert_file, key_file = cert or serving_files
-        args = [
-            "--cert-file", str(cert_file), "--key-file", str(key_file),
-            "--source", "static", "--configmaps", str(CONFIGMAPS),
-            *extra,
-        ]  # fmt: skip
-        server = Server(workdir=tmp_path / f"server-{len(started)}", ca_file=pki.ca_file, args=args, **kwargs)  # type: ignore[arg-type]
-        started.append(server)
-        if ready:
-            server.wait_ready()
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
