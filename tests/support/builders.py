@@ -7,6 +7,8 @@ from typing import Any
 
 from tests.support.spec import V1_CONFIGMAP, V1_DATA, V1_HASH
 from webhook.policy import ConfigMapContent
+from webhook.policy.model import SecretContent
+from webhook.policy.secrets import secret_content
 
 TEMPLATE_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job")
 ALL_KINDS = ("Pod", *TEMPLATE_KINDS, "CronJob")
@@ -144,3 +146,32 @@ ENV_FROM_SPEC = pod_spec(container(envFrom=[env_from(V1_CONFIGMAP)]))
 ENV_CONFIG = {V1_CONFIGMAP: cm(V1_CONFIGMAP, dict(V1_DATA))}
 SEED_HASH = V1_HASH
 """SPEC's v1 test vector, for ENV_FROM_SPEC with ENV_CONFIG (tests/support/spec.py)."""
+
+
+# --- Secrets (SPEC Contract v2) ------------------------------------------------------------------
+
+
+def secret_env_ref(secret: str, key: str, *, var: str = "VAR") -> dict[str, Any]:
+    return {"name": var, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+
+
+def secret_env_from(secret: str) -> dict[str, Any]:
+    return {"secretRef": {"name": secret}}
+
+
+def secret_volume(name: str, secret: str, *, items: list[str] | None = None) -> dict[str, Any]:
+    source: dict[str, Any] = {"secretName": secret}
+    if items is not None:
+        source["items"] = [{"key": key, "path": key} for key in items]
+    return {"name": name, "secret": source}
+
+
+def projected_secret_volume(name: str, *secrets: str) -> dict[str, Any]:
+    return {"name": name, "projected": {"sources": [{"secret": {"name": s}} for s in secrets]}}
+
+
+def secret(
+    name: str, data: dict[str, bytes] | None = None, *, key: bytes, immutable: bool = False, match: bool = False
+) -> SecretContent:
+    """A Secret as the policy keeps it: digests under `key`, never the values."""
+    return secret_content(name=name, data=data or {}, immutable=immutable, reloader_match=match, hash_key=key)
