@@ -80,11 +80,11 @@ SUB_PATH_MOUNT = {"name": "creds", "mountPath": "/etc/creds/password", "subPath"
         ),
     ],
 )
-def test_an_unsafe_secret_reference_is_denied_in_enforce_and_warned_in_warn(
+def test_an_unsafe_secret_reference_is_denied_in_enforce_warned_in_warn_and_silent_in_audit_and_off(
     kube: Kube, namespace: Callable[..., str], spec: dict[str, Any]
 ) -> None:
-    enforce, warn = namespace("enforce"), namespace("warn")
-    for ns in (enforce, warn):
+    enforce, warn, audit, off = namespace("enforce"), namespace("warn"), namespace("audit"), namespace("off")
+    for ns in (enforce, warn, audit, off):
         assert kube.apply(secret(data=V2_SECRET_DATA), namespace=ns).ok
     denied = kube.create(deployment("app", spec), namespace=enforce)
     assert denied.status == 403, denied.body
@@ -92,6 +92,11 @@ def test_an_unsafe_secret_reference_is_denied_in_enforce_and_warned_in_warn(
     warned = kube.create(deployment("app", spec), namespace=warn)
     assert warned.ok
     assert any("Secret" in w and V2_SECRET in w for w in warned.warnings), warned.warnings
+    for ns in (audit, off):
+        silent = kube.create(deployment("app", spec), namespace=ns)
+        assert silent.ok, silent.body
+        assert silent.warnings == []
+        assert HASH not in (silent.body["spec"]["template"]["metadata"].get("annotations") or {})
 
 
 def test_an_immutable_secret_and_reloader_secret_annotations_cover(kube: Kube, namespace: Callable[..., str]) -> None:

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.conftest import StartServer
 from tests.reliability.figures import record
 from tests.reliability.probes import SteadyLoad, children, metric, wait_workers
 from tests.reliability.reviews import review, rich_object
+from tests.server.fixtures_shared import StartServer
 from tests.server.harness import audit_lines
 
 pytestmark = pytest.mark.server

@@ -17,9 +17,9 @@ import pytest
 
 from bench import workloads
 from bench.loadgen import Load, attack, ensure_vegeta
-from tests.reliability.conftest import StartServer
 from tests.reliability.figures import record
 from tests.reliability.probes import wait_workers
+from tests.server.fixtures_shared import StartServer
 from tests.server.harness import Pki
 
 # e2e: needs the Go-built load generator. slow: the slowest answer is sensitive to whatever

@@ -193,6 +193,8 @@ def test_cluster_source_end_to_end_against_recorded_responses(
         assert REQUESTS.count(("/api/v1/configmaps", False)) == 1
         assert REQUESTS.count(("/api/v1/configmaps", True)) == 1
         assert REQUESTS.count(("/api/v1/namespaces", False)) == 1
+        # Without --hash-key-file not one Secret is listed, watched or read (SPEC v2).
+        assert [path for path, _ in REQUESTS if "secrets" in path] == []
     finally:
         assert server.stop() == 0
 
