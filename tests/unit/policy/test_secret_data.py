@@ -1,0 +1,53 @@
+"""A Secret's values as the API server stores them (`stringData` over base64 `data`), and the
+errors for what it would refuse: they name the Secret and the key, never the value."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.builders import container, env_from, pod_spec, secret_env_from, secret_env_ref, workload
+from webhook.policy import secret_names
+from webhook.policy.secrets import SecretDataError, decoded_secret_data, secret_digest
+
+PLANTED = "not-base64-but-a-value!!"
+
+
+def test_data_is_decoded_and_string_data_overrides_key_by_key() -> None:
+    obj = {
+        "metadata": {"name": "s"},
+        "data": {"a": "b2xk", "b": "a2VwdA==", "c": None},
+        "stringData": {"a": "new", "n": 5},
+    }
+    assert decoded_secret_data(obj) == {"a": b"new", "b": b"kept", "c": b"", "n": b"5"}
+
+
+def test_a_secret_without_data_has_no_values() -> None:
+    assert decoded_secret_data({"metadata": {"name": "s"}}) == {}
+
+
+@pytest.mark.parametrize("value", [PLANTED, 42])
+def test_a_bad_value_is_refused_naming_the_secret_and_key_never_the_value(value: object) -> None:
+    with pytest.raises(SecretDataError) as raised:
+        decoded_secret_data({"metadata": {"name": "db-creds"}, "data": {"password": value}})
+    message = str(raised.value)
+    assert '"db-creds"' in message
+    assert '"password"' in message
+    assert str(value) not in message
+    assert raised.value.__cause__ is None
+
+
+def test_the_digest_is_hmac_sha256_hex() -> None:
+    assert secret_digest(b"hunter2", hash_key=b"reload-safe-test-key-0123456789abcdef") == (
+        "59090ff33e312df6d9fe124d0033240b2c605d3b1e6bd73447d60d763e361fcb"
+    )
+
+
+def test_secret_names_are_the_secrets_only() -> None:
+    spec = pod_spec(
+        container(envFrom=[env_from("cfg"), secret_env_from("b")], env=[secret_env_ref("a", "k")]),
+    )
+    assert secret_names(workload("Deployment", spec)) == frozenset({"a", "b"})
+    kindless = workload("Deployment", spec)
+    del kindless["kind"]
+    assert secret_names(kindless, kind="Deployment") == frozenset({"a", "b"})
+    assert secret_names(kindless) == frozenset()
