@@ -16,6 +16,7 @@ from kubernetes.client.exceptions import ApiException
 
 from tests.e2e.controller_process import LEASE_NAMESPACE, ControllerProcess
 from tests.e2e.kube import Kube, settled_replica_sets
+from tests.e2e.webhook_process import WebhookServer
 from tests.envtest import ControlPlane
 from tests.envtest.crds import ARGO_ROLLOUTS, install_crds
 from tests.support.builders import container, pod_spec, workload
@@ -228,3 +229,49 @@ def test_a_rollout_is_judged_hashed_and_rolled_on_a_secret_edit(
     time.sleep(SETTLE)
     assert template_hash(kube, "Rollout", "r", ns) == new, "rolled once: the annotation changed once"
     assert len({value for value in seen if value not in (None, V2_HASH)}) == 1
+
+
+def test_rotating_the_hash_key_rolls_each_secret_consumer_once_and_no_configmap_only_workload(
+    control_plane: ControlPlane,
+    kube: Kube,
+    namespace: Callable[..., str],
+    webhook: WebhookServer,
+    tmp_path: Path,
+) -> None:
+    ns = namespace("warn")
+    assert kube.apply(configmap(V1_DATA), namespace=ns).ok
+    assert kube.apply(secret(data=V2_SECRET_DATA), namespace=ns).ok
+    assert kube.create(deployment("secret-user", vector_spec(), annotations=ROLLOUT), namespace=ns).ok
+    cm_only = pod_spec(container(envFrom=[{"configMapRef": {"name": "env-config"}}]))
+    assert kube.create(deployment("cm-user", cm_only, annotations=ROLLOUT), namespace=ns).ok
+    before = {name: rs_names(kube, name, ns) for name in ("secret-user", "cm-user")}
+    assert template_hash(kube, "Deployment", "secret-user", ns) == V2_HASH
+
+    rotated_key = tmp_path / "rotated-hash-key"
+    rotated_key.write_text("a-new-installation-key-after-rotation-0123456789\n")
+    restore = webhook.extra_args
+    with contextlib.suppress(ApiException):
+        client.CoreV1Api(kube.api).create_namespace({"metadata": {"name": LEASE_NAMESPACE}})
+    # Rotation as docs/secrets.md says: both components restart with the new key.
+    webhook.stop()
+    webhook.extra_args = ("--hash-key-file", str(rotated_key))
+    webhook.start()
+    process = ControllerProcess(
+        kubeconfig=control_plane.kubeconfig_path,
+        work_dir=tmp_path,
+        identity="rotation",
+        debounce=DEBOUNCE,
+        hash_key_file=rotated_key,
+    ).start()
+    try:
+        process.wait_leading()
+        eventually(lambda: template_hash(kube, "Deployment", "secret-user", ns) != V2_HASH, timeout=30.0)
+        after = {name: rs_names(kube, name, ns, quiet=SETTLE) for name in ("secret-user", "cm-user")}
+        assert len([rs for rs in after["secret-user"] if rs not in before["secret-user"]]) == 1, after
+        assert after["cm-user"] == before["cm-user"], "a ConfigMap-only workload keeps its hash"
+    finally:
+        process.stop(kill=True)
+        webhook.stop()
+        webhook.extra_args = restore
+        webhook.start()
+        time.sleep(4.5)  # let the Lease expire so the next test's controller leads at once

@@ -95,8 +95,8 @@ DEFAULT_CONTROLLERS: tuple[str, ...] = (
 )
 
 #: Audit policy used by ``ControlPlane(audit=True)``: Metadata level (which carries the
-#: admission webhooks' ``auditAnnotations``) for workloads, pods, ConfigMaps and namespaces;
-#: nothing else.
+#: admission webhooks' ``auditAnnotations``, and never a request or response body) for
+#: workloads, pods, ConfigMaps, Secrets (who read them) and namespaces; nothing else.
 DEFAULT_AUDIT_POLICY: dict[str, Any] = {
     "apiVersion": "audit.k8s.io/v1",
     "kind": "Policy",
@@ -107,7 +107,7 @@ DEFAULT_AUDIT_POLICY: dict[str, Any] = {
             "resources": [
                 {
                     "group": "",
-                    "resources": ["pods", "replicationcontrollers", "configmaps", "namespaces"],
+                    "resources": ["pods", "replicationcontrollers", "configmaps", "secrets", "namespaces"],
                 },
                 {"group": "apps"},
                 {"group": "batch"},
