@@ -47,13 +47,19 @@ def lease_namespace(kube: Kube) -> str:
 
 @pytest.fixture
 def start_controller(
-    control_plane: ControlPlane, webhook: WebhookServer, lease_namespace: str, tmp_path: Path
+    control_plane: ControlPlane, webhook: WebhookServer, lease_namespace: str, hash_key_file: Path, tmp_path: Path
 ) -> Iterator[Callable[[str], ControllerProcess]]:
+    """Controllers with the session webhook's hash key, as one installation runs them: with
+    different keys the two would disagree on the hash of every Secret consumer in the cluster."""
     started: list[ControllerProcess] = []
 
     def start(identity: str) -> ControllerProcess:
         process = ControllerProcess(
-            kubeconfig=control_plane.kubeconfig_path, work_dir=tmp_path, identity=identity, debounce=DEBOUNCE
+            kubeconfig=control_plane.kubeconfig_path,
+            work_dir=tmp_path,
+            identity=identity,
+            debounce=DEBOUNCE,
+            hash_key_file=hash_key_file,
         ).start()
         started.append(process)
         return process

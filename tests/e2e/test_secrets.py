@@ -271,6 +271,9 @@ def test_rotating_the_hash_key_rolls_each_secret_consumer_once_and_no_configmap_
         assert after["cm-user"] == before["cm-user"], "a ConfigMap-only workload keeps its hash"
     finally:
         process.stop(kill=True)
+        # Its workloads now carry hashes under the rotated key: gone before any controller of the
+        # session's key sees them (it would rightly roll them, and other tests count rollouts).
+        client.CoreV1Api(kube.api).delete_namespace(ns)
         webhook.stop()
         webhook.extra_args = restore
         webhook.start()
