@@ -38,18 +38,20 @@ from __future__ import annotations
 import logging
 import marshal
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Any, Final, Generic, Protocol, TypeVar
 
 import zstandard
 
 from webhook.manifests.configmaps import configmap_content
-from webhook.policy.model import ABSENT, POLICY_LABEL, UNREADABLE, ConfigMapContent, ConfigMapState, Mode
+from webhook.policy.model import ABSENT, POLICY_LABEL, UNREADABLE, ConfigMapAbsence, ConfigMapContent, Mode
 from webhook.policy.namespaces import ALWAYS_EXEMPT, NamespaceMode, resolve_mode
 from webhook.sources.watch import CacheReader, WatchCache
 
 log = logging.getLogger(__name__)
+
+V = TypeVar("V")
 
 
 class ObjectGetter(Protocol):
@@ -133,25 +135,32 @@ def namespace_from_api(obj: Mapping[str, Any]) -> NamespaceLabel:
     return NamespaceLabel(value if isinstance(value, str) else None)
 
 
-class ClusterConfigMaps:
-    """A `ConfigMapReader` over the ConfigMap cache, with one direct GET on a miss."""
+class CachedReader(Generic[V]):
+    """A reader over one watch cache, with one direct GET on a miss: a ConfigMap or Secret
+    missing from the cache may be newer than the last watch event; a 404 is remembered until
+    the watch adds the object; a failed GET is UNREADABLE, logged with the object's name and the
+    error's type only (an error's text could quote what it failed on)."""
 
     def __init__(
         self,
         *,
-        cache: CacheReader[ConfigMapContent],
+        cache: CacheReader[V],
         getter: ObjectGetter,
+        convert: Callable[[Mapping[str, Any]], V],
+        what: str,
         observer: DirectReadObserver | None = None,
     ) -> None:
         self._cache = cache
         self._getter = getter
+        self._convert = convert
+        self._what = what
         self._observer = observer
 
     @property
     def synced(self) -> bool:
         return self._cache.synced
 
-    def get(self, *, namespace: str, name: str) -> ConfigMapState:
+    def get(self, *, namespace: str, name: str) -> V | ConfigMapAbsence:
         key = (namespace, name)
         cached = self._cache.get(key)
         if cached is not None:
@@ -162,21 +171,35 @@ class ClusterConfigMaps:
         if state is ABSENT:
             self._cache.remember_absent(key)
         if self._observer is not None:
-            self._observer.direct_read(result="found" if isinstance(state, ConfigMapContent) else str(state.value))
+            self._observer.direct_read(result=str(state.value) if isinstance(state, ConfigMapAbsence) else "found")
         return state
 
-    def _read(self, *, namespace: str, name: str) -> ConfigMapState:
+    def _read(self, *, namespace: str, name: str) -> V | ConfigMapAbsence:
         try:
             obj = self._getter.get(namespace=namespace, name=name)
-            return ABSENT if obj is None else configmap_from_api(obj)
+            return ABSENT if obj is None else self._convert(obj)
         except Exception as error:
             log.warning(
-                "ConfigMap %s/%s not in cache and not readable (%s): treated as unreadable",
+                "%s %s/%s not in cache and not readable (%s): treated as unreadable",
+                self._what,
                 namespace,
                 name,
                 type(error).__name__,
             )
             return UNREADABLE
+
+
+class ClusterConfigMaps(CachedReader[ConfigMapContent]):
+    """The `ConfigMapReader` over the ConfigMap cache."""
+
+    def __init__(
+        self,
+        *,
+        cache: CacheReader[ConfigMapContent],
+        getter: ObjectGetter,
+        observer: DirectReadObserver | None = None,
+    ) -> None:
+        super().__init__(cache=cache, getter=getter, convert=configmap_from_api, what="ConfigMap", observer=observer)
 
 
 class ClusterNamespaceModes:
