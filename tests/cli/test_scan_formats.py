@@ -11,21 +11,9 @@ from jsonschema import Draft4Validator, FormatChecker
 
 from tests.cli.conftest import Run, Write
 from tests.cli.helpers import configmap, container, env_from, env_key, workload, yaml_docs
+from tests.support.spec import SCAN_FINDING_FIELDS
 
 SCHEMA = json.loads((Path(__file__).parent / "data" / "sarif-schema-2.1.0.json").read_text(encoding="utf-8"))
-FINDING_KEYS = {
-    "kind",
-    "namespace",
-    "name",
-    "container",
-    "type",
-    "configmap",
-    "secret",
-    "key",
-    "mount_path",
-    "message",
-    "source",
-}
 RULE_IDS = ["reload-safe/env", "reload-safe/envFrom", "reload-safe/subPath", "reload-safe/invalid-annotation"]
 
 MIXED = (
@@ -81,7 +69,7 @@ def test_default_format_is_text(run: Run, mixed: str) -> None:
 def test_json_report(run: Run, mixed: str) -> None:
     report = json.loads(scan(run, "json", mixed).stdout)
     assert set(report) == {"findings", "summary"}
-    assert all(set(f) == FINDING_KEYS for f in report["findings"])
+    assert all(set(f) == SCAN_FINDING_FIELDS for f in report["findings"])
     assert [(f["kind"], f["namespace"], f["name"], f["type"]) for f in report["findings"]] == [
         ("Deployment", "team", "web", "env"),
         ("Deployment", "team", "web", "envFrom"),

@@ -23,6 +23,7 @@ from tests.e2e.kube import Kube
 from tests.envtest import ControlPlane
 from tests.support.builders import cm_volume, container, env_from, mount, pod_spec, workload
 from tests.support.polling import eventually
+from tests.support.spec import REPORT_FINDING_FIELDS
 
 pytestmark = pytest.mark.e2e
 
@@ -37,18 +38,6 @@ WORKLOAD_FIELDS = {
     "stale_pods",
     "pods",
     "findings",
-}
-FINDING_FIELDS = {
-    "kind",
-    "namespace",
-    "name",
-    "container",
-    "type",
-    "configmap",
-    "secret",
-    "key",
-    "mount_path",
-    "message",
 }
 SEED_HASH = "sha256:08c2241d98d68d7f1f0676bc1542957dcdccdf1bb200a0788849e738f1bd3394"
 """SPEC test vector: envFrom of `env-config` with `data: {log_level: INFO}`."""
@@ -155,7 +144,7 @@ def test_five_states_json_and_scope(kube: Kube, control_plane: ControlPlane, nam
     assert stale["current_hash"] == spec_hash([["env-config", "data", "log_level", b64("DEBUG")]])
     assert (stale["pods"], stale["stale_pods"]) == (2, 2)
     (finding,) = stale["findings"]
-    assert set(finding) == FINDING_FIELDS
+    assert set(finding) == REPORT_FINDING_FIELDS
     assert (finding["type"], finding["configmap"], finding["container"], finding["key"]) == (
         "envFrom",
         "env-config",

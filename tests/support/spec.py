@@ -52,3 +52,11 @@ WARNING_MAX: Final = 256
 ELLIPSIS: Final = "…"
 DENIED_CODE: Final = 403
 DENIED_REASON: Final = "Forbidden"
+
+
+# SPEC "scan" JSON: the fields of each finding (Contract v2 adds `secret`; one of `configmap` and
+# `secret` is null). `report` JSON findings are the same without `source`.
+REPORT_FINDING_FIELDS: Final = frozenset(
+    {"kind", "namespace", "name", "container", "type", "configmap", "secret", "key", "mount_path", "message"}
+)
+SCAN_FINDING_FIELDS: Final = REPORT_FINDING_FIELDS | {"source"}

@@ -20,6 +20,7 @@ from tests.support.builders import (
     pod_spec,
     workload,
 )
+from tests.support.spec import REPORT_FINDING_FIELDS
 from webhook.clusterreport import Tally
 from webhook.clusterreport.render import render_text, report_json
 
@@ -144,18 +145,7 @@ def test_findings_follow_enforce_rules_and_are_shaped_as_scan_without_source() -
     t = tally()
     t.add_workload(obj("Deployment", ENV_FROM_SPEC), kind="Deployment")
     (finding,) = one(t)["findings"]
-    assert set(finding) == {
-        "kind",
-        "namespace",
-        "name",
-        "container",
-        "type",
-        "configmap",
-        "secret",
-        "key",
-        "mount_path",
-        "message",
-    }
+    assert set(finding) == REPORT_FINDING_FIELDS
     assert (finding["type"], finding["configmap"], finding["container"]) == ("envFrom", "env-config", "app")
     assert finding["secret"] is None
     assert (finding["key"], finding["mount_path"]) == (None, None)
