@@ -31,6 +31,7 @@ from tests.reliability.figures import record
 from tests.reliability.reviews import review
 from tests.server.harness import CONFIGMAPS, Pki, Server
 from tests.support.builders import cm_volume, container, env_from, env_ref, mount, pod_spec, workload
+from tests.support.polling import eventually
 from webhook.server.tls import TLS12_CIPHERS
 
 pytestmark = pytest.mark.server
@@ -210,24 +211,12 @@ def test_a_planted_configmap_value_appears_in_no_output(
     outputs: dict[str, str] = {}
     try:
         kube = Kube(cp.api_client())
-        register(
-            kube.api,
-            render_webhook_configurations(
-                helm=cp.binary("helm"),
-                url=f"https://127.0.0.1:{server.port}",
-                ca_bundle=base64.b64encode(pki.ca_file.read_bytes()).decode(),
-            ),
-        )
+        _register(cp, kube, server, pki)
         answers: list[Any] = []
         for mode in ("enforce", "warn", "audit"):
             ns = new_namespace(cp, mode, prefix=f"leak-{mode}")
             put_configmap(cp, ns, "secret-config", {"password": SECRET, SECRET: SECRET})
-            deadline = time.monotonic() + 30
-            while True:  # until the webhook sees it (and the API server calls the webhook)
-                answer = kube.create(_leaky("probe", ns), namespace=ns, dry_run=True)
-                if answer.warnings or answer.status == 403 or mode == "audit" or time.monotonic() > deadline:
-                    break
-                time.sleep(0.3)
+            _until_judged(kube, _leaky("probe", ns), ns, mode)
             for name in ("leaky", "leaky-missing"):
                 answers.append(kube.create(_leaky(name, ns, missing=name.endswith("missing")), namespace=ns))
             answers.append(kube.create(_leaky("leaky-dry", ns), namespace=ns, dry_run=True))
@@ -253,6 +242,32 @@ def test_a_planted_configmap_value_appears_in_no_output(
     assert any(a.status == 403 for a in answers)  # enforce denied, with its message
     assert any(a.warnings for a in answers)
     assert leaks == {}
+
+
+def _register(cp: ControlPlane, kube: Kube, server: Server, pki: Pki) -> None:
+    """The chart's webhook configurations, pointed at `server`."""
+    register(
+        kube.api,
+        render_webhook_configurations(
+            helm=cp.binary("helm"),
+            url=f"https://127.0.0.1:{server.port}",
+            ca_bundle=base64.b64encode(pki.ca_file.read_bytes()).decode(),
+        ),
+    )
+
+
+def _until_judged(kube: Kube, probe: dict[str, Any], namespace: str, mode: str) -> None:
+    """Dry-run `probe` until the API server calls the webhook and it has seen the planted object
+    (a warning or a denial; in audit mode there is nothing to wait for)."""
+    if mode == "audit":
+        return
+    eventually(
+        lambda: kube.create(probe, namespace=namespace, dry_run=True),
+        until=lambda answer: answer.warnings or answer.status == 403,
+        timeout=30.0,
+        interval=0.3,
+        what="the webhook judging the probe",
+    )
 
 
 def _leaky(name: str, namespace: str, *, missing: bool = False) -> dict[str, Any]:
@@ -339,25 +354,13 @@ def test_a_planted_secret_value_appears_in_no_output(
     outputs: dict[str, str] = {}
     try:
         kube = Kube(cp.api_client())
-        register(
-            kube.api,
-            render_webhook_configurations(
-                helm=cp.binary("helm"),
-                url=f"https://127.0.0.1:{server.port}",
-                ca_bundle=base64.b64encode(pki.ca_file.read_bytes()).decode(),
-            ),
-        )
+        _register(cp, kube, server, pki)
         controller.wait_leading()
         answers: list[Any] = []
         for mode in ("enforce", "warn", "audit"):
             ns = new_namespace(cp, mode, prefix=f"sleak-{mode}")
             _put_secret(cp, ns, "db-creds", {"password": SECRET, SECRET: SECRET})
-            deadline = time.monotonic() + 30
-            while True:  # until the API server calls the webhook
-                answer = kube.create(_secret_leaky("probe", ns), namespace=ns, dry_run=True)
-                if answer.warnings or answer.status == 403 or mode == "audit" or time.monotonic() > deadline:
-                    break
-                time.sleep(0.3)
+            _until_judged(kube, _secret_leaky("probe", ns), ns, mode)
             for name in ("leaky", "leaky-missing"):
                 secret = "not-there" if name.endswith("missing") else "db-creds"
                 answers.append(kube.create(_secret_leaky(name, ns, secret=secret), namespace=ns))
