@@ -30,24 +30,29 @@ OPTIONAL_KINDS: Final = frozenset({"Rollout"})
 """Kinds from CRDs that may not be installed: watched only while the API serves them."""
 
 
-def served_kinds(transport: Transport) -> frozenset[str]:
-    """The rolled kinds the API server serves now (discovery of each optional kind's group version).
+def serves(transport: Transport, *, group_version_path: str, plural: str) -> bool:
+    """Whether the API serves `plural` in the group version at `group_version_path` (discovery).
 
-    Raises when discovery itself fails (the caller keeps what it had), not when a group is absent."""
+    False when the group version is absent (404); raises when discovery itself fails."""
+    try:
+        response = transport.send("GET", group_version_path, timeout=10)
+    except ApiException as error:
+        if error.status == HTTP_NOT_FOUND:
+            return False
+        raise
+    try:
+        resources = json.loads(response.data).get("resources") or []
+    finally:
+        response.release_conn()
+    return any(isinstance(r, dict) and r.get("name") == plural for r in resources)
+
+
+def served_kinds(transport: Transport) -> frozenset[str]:
+    """The rolled kinds the API server serves now (discovery of each optional kind's group version)."""
     served = set(_RESOURCES) - OPTIONAL_KINDS
     for kind in OPTIONAL_KINDS:
         _, prefix, plural = _RESOURCES[kind]
-        try:
-            response = transport.send("GET", prefix, timeout=10)
-        except ApiException as error:
-            if error.status == HTTP_NOT_FOUND:
-                continue
-            raise
-        try:
-            resources = json.loads(response.data).get("resources") or []
-        finally:
-            response.release_conn()
-        if any(isinstance(r, dict) and r.get("name") == plural for r in resources):
+        if serves(transport, group_version_path=prefix, plural=plural):
             served.add(kind)
     return frozenset(served)
 

@@ -26,7 +26,7 @@ from kubernetes.client.exceptions import ApiException
 
 from webhook.clusterreport import STATES, ClusterReport, WorkloadState
 from webhook.clusterreport.reports import REPORT_NAME, ReportApi, content_of, policy_report
-from webhook.controller.kube import COMPONENT
+from webhook.controller.kube import COMPONENT, serves
 from webhook.controller.metrics import REPORT_PASSES, publish_states
 from webhook.controller.rawapi import Transport
 from webhook.sources.cluster_lists import Connection, fill, namespaces
@@ -50,17 +50,7 @@ class ReportWriter:
         return self._api
 
     def served(self) -> bool:
-        try:
-            response = self._transport.send("GET", f"/apis/{self._api.api_version}", timeout=10)
-        except ApiException as error:
-            if error.status == HTTP_NOT_FOUND:
-                return False
-            raise
-        try:
-            resources = json.loads(response.data).get("resources") or []
-        finally:
-            response.release_conn()
-        return any(isinstance(r, dict) and r.get("name") == self._api.plural for r in resources)
+        return serves(self._transport, group_version_path=f"/apis/{self._api.api_version}", plural=self._api.plural)
 
     def write(self, desired: dict[str, Any], *, namespace: str) -> bool:
         """Create or update the namespace's report when its content differs; True when written."""
