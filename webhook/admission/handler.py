@@ -21,11 +21,9 @@ from webhook.policy import (
     ObjectKind,
     Operation,
     Verdict,
-    configmap_names,
     evaluate,
     names_of,
     references_of,
-    secret_names,
 )
 from webhook.policy.model import ConfigMapState, SecretState
 from webhook.policy.namespaces import NamespaceMode
@@ -110,17 +108,20 @@ def decide(
     obj = _as_object(request.object)
     old = _as_object(request.old_object) if request.operation == Operation.UPDATE else None
     references = references_of(obj, kind=request.kind)
-    names = set(names_of(references, ObjectKind.CONFIGMAP))
-    secret_refs = set(names_of(references, ObjectKind.SECRET)) if secrets is not None else set()
-    if old is not None and mode is Mode.ENFORCE:
-        names |= configmap_names(old, kind=request.kind)
-        if secrets is not None:
-            secret_refs |= secret_names(old, kind=request.kind)
+    # Only the new object's ConfigMaps and Secrets are read. On UPDATE in enforce the old
+    # object's violations are compared by identity, which names the ConfigMap or Secret, so one
+    # that only the old object uses can never match a new violation.
     namespace = request.namespace or _namespace_of(obj)
-    found: dict[str, ConfigMapState] = {name: configmaps.get(namespace=namespace, name=name) for name in sorted(names)}
+    found: dict[str, ConfigMapState] = {
+        name: configmaps.get(namespace=namespace, name=name)
+        for name in sorted(names_of(references, ObjectKind.CONFIGMAP))
+    }
     found_secrets: dict[str, SecretState] | None = None
     if secrets is not None:
-        found_secrets = {name: secrets.get(namespace=namespace, name=name) for name in sorted(secret_refs)}
+        found_secrets = {
+            name: secrets.get(namespace=namespace, name=name)
+            for name in sorted(names_of(references, ObjectKind.SECRET))
+        }
     return evaluate(
         obj=obj,
         kind=request.kind,

@@ -69,7 +69,7 @@ class Declared:
         content = _read_content(reference, configmaps, secrets)
         if (
             reference.source in self.reloader_auto
-            or reference.name in self.reloader_names.get(reference.source, frozenset())
+            or reference.name in self.reloader_names[reference.source]
             or (self.reloader_search and content is not None and content.reloader_match)
         ):
             found.append(Strategy.RELOADER)

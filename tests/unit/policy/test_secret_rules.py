@@ -4,6 +4,7 @@ violation on UPDATE also names the same kind of object; without a hash key, immu
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
@@ -21,8 +22,11 @@ from tests.support.builders import (
     secret_volume,
     workload,
 )
-from tests.support.spec import V2_HASH_KEY
-from webhook.policy import Mode, Operation, evaluate
+from tests.support.spec import V1_CONFIGMAP, V1_DATA, V2_HASH, V2_HASH_KEY, V2_SECRET, V2_SECRET_DATA
+from webhook.policy import Mode, Operation, evaluate, references_of
+from webhook.policy.confighash import consumed_entries
+from webhook.policy.jsontext import compact_json
+from webhook.policy.secrets import secret_digest
 
 KEY = V2_HASH_KEY
 
@@ -203,3 +207,79 @@ def test_a_rollout_is_judged_by_its_template_and_skipped_without_one(rollout: di
         assert len(decision.denied) == 1
     else:
         assert "workloadRef" in (decision.skip_reason or "")
+
+
+# --- Step 1 of the hash for Secrets, entry by entry (SPEC v2 "Entries") ---------------------------
+
+
+def entries_json(spec: dict[str, Any], *, secrets: dict[str, Any], configmaps: dict[str, Any] | None = None) -> str:
+    obj = workload("Deployment", spec)
+    return compact_json(consumed_entries(references_of(obj), configmaps or {}, secrets)).decode()
+
+
+def test_a_missing_secret_is_one_entry_with_an_empty_key_and_null() -> None:
+    spec = pod_spec(container(envFrom=[secret_env_from("db")]))
+    assert entries_json(spec, secrets={}) == '[["db","secret","",null]]'
+
+
+def test_a_secret_volume_with_items_consumes_only_those_keys() -> None:
+    mounted = mount("s", "/etc/s/a", sub_path="a")
+    spec = pod_spec(container(volumeMounts=[mounted]), volumes=[secret_volume("s", "db", items=["a"])])
+    content = secret("db", {"a": b"1", "b": b"2"}, key=KEY)
+    assert entries_json(spec, secrets={"db": content}) == f'[["db","secret","a","{secret_digest(b"1", hash_key=KEY)}"]]'
+
+
+def test_the_spec_vector_does_not_depend_on_the_order_of_the_references() -> None:
+    """SPEC v2's vector with `secretRef` listed before `configMapRef`: every reference counts."""
+    spec = pod_spec(container(envFrom=[secret_env_from(V2_SECRET), env_from(V1_CONFIGMAP)]))
+    obj = workload("Deployment", spec, annotations={"reload-safe.io/reload": "rollout"})
+    data = {key: base64.b64decode(value) for key, value in V2_SECRET_DATA.items()}
+    decision = judge(
+        obj,
+        secrets={V2_SECRET: secret(V2_SECRET, data, key=KEY)},
+        configmaps={V1_CONFIGMAP: cm(V1_CONFIGMAP, dict(V1_DATA))},
+    )
+    assert decision.config_hash == V2_HASH
+
+
+def test_a_projected_volume_finds_a_configmap_and_a_secret_source_alike() -> None:
+    volume = {"name": "p", "projected": {"sources": [{"configMap": {"name": "cfg"}}, {"secret": {"name": "db"}}]}}
+    spec = pod_spec(container(volumeMounts=[mount("p", "/etc/p/x", sub_path="x")]), volumes=[volume])
+    found = {(r.source.label, r.name, str(r.type)) for r in references_of(workload("Deployment", spec))}
+    assert found == {("ConfigMap", "cfg", "subPath"), ("Secret", "db", "subPath")}
+
+
+@pytest.mark.parametrize(
+    "volume",
+    [{"name": "v", "configMap": {}}, {"name": "v", "secret": {}}, {"name": "v", "secret": {"secretName": ""}}],
+    ids=["configMap-without-name", "secret-without-secretName", "secret-with-empty-secretName"],
+)
+def test_a_volume_source_that_names_nothing_is_no_reference(volume: dict[str, Any]) -> None:
+    spec = pod_spec(container(volumeMounts=[mount("v", "/etc/v/x", sub_path="x")]), volumes=[volume])
+    assert references_of(workload("Deployment", spec)) == ()
+
+
+def test_on_update_a_violation_the_old_object_escaped_through_reloader_match_is_denied() -> None:
+    """The old object's violations are judged with the Secrets too: its `search` + `match` covered
+    the reference, so after `search` is dropped the violation is new, and enforce denies it."""
+    spec = pod_spec(container(envFrom=[secret_env_from("db")]))
+    old = workload("Deployment", spec, annotations={"reloader.stakater.com/search": "true"})
+    new = workload("Deployment", spec)
+    decision = judge(new, secrets={"db": secret("db", key=KEY, match=True)}, old=old)
+    assert [v.secret for v in decision.denied] == ["db"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "configmap", "secret_name"),
+    [
+        (pod_spec(container(envFrom=[env_from("cfg")])), "cfg", None),
+        (pod_spec(container(envFrom=[secret_env_from("db")])), None, "db"),
+    ],
+    ids=["configmap", "secret"],
+)
+def test_a_violation_names_its_configmap_or_its_secret_never_both(
+    spec: dict[str, Any], configmap: str | None, secret_name: str | None
+) -> None:
+    decision = judge(workload("Deployment", spec), secrets={}, configmaps={"cfg": cm("cfg")})
+    (violation,) = decision.violations
+    assert (violation.configmap, violation.secret) == (configmap, secret_name)
