@@ -61,6 +61,7 @@ from bench.null_server import PATCHING_PREFIX
 from tests.e2e.kube import Kube
 from tests.e2e.webhook_process import WebhookServer, register, render_webhook_configurations, unregister
 from tests.envtest import ControlPlane, free_port, new_namespace
+from tests.support.polling import eventually
 from webhook.certs.dev import ensure_dev_certificates
 
 CANARY = {
@@ -462,12 +463,16 @@ def _wait_for_webhook(
 ) -> None:
     """The API server applies webhook configuration changes asynchronously: dry-run a canary
     until the webhooks are (or are no longer) called, and when `warned`, until it is warned."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def as_expected() -> bool:
         before = _webhook_calls(cp)
         answer = kube.create(CANARY, namespace=namespace, dry_run=True)
         was_called = _webhook_calls(cp) > before
-        if was_called == called and bool(answer.warnings) == warned:
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"the API server did not {'start' if called else 'stop'} calling the webhook")
+        return was_called == called and bool(answer.warnings) == warned
+
+    eventually(
+        as_expected,
+        timeout=timeout,
+        interval=0.2,
+        what=f"the API server {'calling' if called else 'not calling'} the webhook",
+    )

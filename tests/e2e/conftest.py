@@ -3,7 +3,6 @@ a fresh namespace per test."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ import pytest
 from tests.e2e.kube import Kube
 from tests.e2e.webhook_process import WebhookServer, register, render_webhook_configurations
 from tests.envtest import ControlPlane, new_namespace
-from tests.support.polling import eventually
+from tests.support.polling import consistently, eventually
 from tests.support.spec import V2_HASH_KEY
 
 pytestmark = pytest.mark.e2e
@@ -90,14 +89,29 @@ def namespace(kube: Kube, webhook: WebhookServer) -> Callable[..., str]:
     return make
 
 
+def _records_about(webhook: WebhookServer, *, namespace: str, name: str) -> list[dict[str, Any]]:
+    return [r for r in webhook.audit_records() if r.get("namespace") == namespace and r.get("name") == name]
+
+
 def records_for(webhook: WebhookServer, *, namespace: str, name: str, timeout: float = 5.0) -> list[dict[str, Any]]:
-    """The webhook's audit lines about one object (waits briefly: lines are written after answering)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = [r for r in webhook.audit_records() if r.get("namespace") == namespace and r.get("name") == name]
-        if found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.1)
+    """The webhook's audit lines about one object, once there are any (lines follow the answer)."""
+    return eventually(
+        lambda: _records_about(webhook, namespace=namespace, name=name),
+        timeout=timeout,
+        interval=0.1,
+        what=f"audit lines about {namespace}/{name}",
+    )
+
+
+def assert_no_records(webhook: WebhookServer, *, namespace: str, name: str) -> None:
+    """No audit line about the object, for as long as one would take to appear."""
+    consistently(
+        lambda: _records_about(webhook, namespace=namespace, name=name),
+        until=lambda found: found == [],
+        duration=1.0,
+        interval=0.1,
+        what=f"no audit line about {namespace}/{name}",
+    )
 
 
 def seed_dir() -> Path:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 from tests.e2e.process import ProcessGroup
 from tests.envtest import free_port
+from tests.support.polling import eventually
 
 LEASE_NAMESPACE = "reload-safe"
 
@@ -62,13 +62,14 @@ class ControllerProcess(ProcessGroup):
         return total
 
     def wait_leading(self, *, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if self.metric("reload_safe_controller_leader") == 1 and "caches synced" in self.log():
-                    return
-            except OSError:
-                pass
+        def leading() -> bool:
             self.check_alive()
-            time.sleep(0.2)
-        raise AssertionError(f"{self.identity} never led:\n{self.log_tail()}")
+            try:
+                return self.metric("reload_safe_controller_leader") == 1 and "caches synced" in self.log()
+            except OSError:
+                return False
+
+        try:
+            eventually(leading, timeout=timeout, interval=0.2, what=f"{self.identity} leading")
+        except AssertionError:
+            raise AssertionError(f"{self.identity} never led:\n{self.log_tail()}") from None

@@ -18,10 +18,11 @@ import signal
 import socket
 import ssl
 import subprocess
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
+
+from tests.support.polling import eventually, scaled
 
 REPO: Final = Path(__file__).resolve().parents[2]
 
@@ -111,20 +112,26 @@ class TlsServer(ProcessGroup):
         since a server that never gets ready is only diagnosed by both; an exit of the process
         fails at once (`check_alive`) rather than after the whole timeout.
         """
-        deadline = time.monotonic() + timeout
         last = ""
-        while time.monotonic() < deadline:
+
+        def ready() -> bool:
+            nonlocal last
             self.check_alive()
             try:
                 status, body = self.fetch("/readyz")
-                seen = self.readiness(status, body)
-                if seen is None:
-                    return
-                last = seen
             except (OSError, ssl.SSLError) as error:
                 last = str(error)
-            time.sleep(0.2)
-        raise RuntimeError(f"{self.name} not ready after {timeout}s ({last}):\n{self.log_tail()}")
+                return False
+            seen = self.readiness(status, body)
+            last = seen or ""
+            return seen is None
+
+        try:
+            eventually(ready, timeout=timeout, interval=0.2, what=f"{self.name} ready")
+        except AssertionError:
+            raise RuntimeError(
+                f"{self.name} not ready after {scaled(timeout):.0f}s ({last}):\n{self.log_tail()}"
+            ) from None
 
     def readiness(self, status: int, body: bytes) -> str | None:
         """None when this /readyz answer means ready, else how to show it in the error."""

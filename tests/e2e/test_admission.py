@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from tests.e2e.conftest import records_for
+from tests.e2e.conftest import assert_no_records, records_for
 from tests.e2e.kube import Kube, owned_by, settled_replica_sets
 from tests.e2e.webhook_process import WebhookServer
 from tests.envtest import ControlPlane
@@ -221,7 +221,7 @@ def test_off_namespace_is_not_even_sent_to_the_webhook(
     assert answer.ok
     assert answer.warnings == []
     assert HASH_ANNOTATION not in template_annotations(answer.body)
-    assert records_for(webhook, namespace=ns, name="my-nginx", timeout=1.0) == []
+    assert_no_records(webhook, namespace=ns, name="my-nginx")
 
 
 def test_kube_system_is_untouched(kube: Kube, webhook: WebhookServer) -> None:
@@ -231,7 +231,7 @@ def test_kube_system_is_untouched(kube: Kube, webhook: WebhookServer) -> None:
     assert answer.ok
     assert answer.warnings == []
     assert HASH_ANNOTATION not in template_annotations(answer.body)
-    assert records_for(webhook, namespace="kube-system", name=obj["metadata"]["name"], timeout=1.0) == []
+    assert_no_records(webhook, namespace="kube-system", name=obj["metadata"]["name"])
 
 
 def test_dry_run_creates_nothing_and_is_audited(

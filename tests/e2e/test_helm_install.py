@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from tests.e2e.kube import Kube
 from tests.e2e.webhook_process import CHART, WebhookServer
 from tests.envtest import ControlPlane, free_port
 from tests.support.builders import container, env_from, pod_spec, workload
+from tests.support.polling import eventually
 from webhook.policy import HASH_ANNOTATION
 
 pytestmark = pytest.mark.e2e
@@ -97,10 +97,12 @@ def test_helm_install_with_self_managed_certificates_warns_and_denies(
         assert warned.ok, warned.body
         assert any("envFrom ConfigMap env-config never reloads" in w for w in warned.warnings)
         assert HASH_ANNOTATION in warned.body["spec"]["template"]["metadata"]["annotations"]
-        deadline = time.monotonic() + 5
-        while not [r for r in server.audit_records() if r.get("namespace") == ns]:
-            assert time.monotonic() < deadline, "the installed release's webhook was never called"
-            time.sleep(0.1)
+        eventually(
+            lambda: [r for r in server.audit_records() if r.get("namespace") == ns],
+            timeout=5,
+            interval=0.1,
+            what="an audit line from the installed release's webhook",
+        )
 
         denied = kube.apply({**obj, "metadata": {"name": "other"}}, namespace=namespace("enforce"))
         assert denied.status == 403

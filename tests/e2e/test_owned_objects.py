@@ -5,7 +5,6 @@ ownerReference never reach the webhook (no audit line), and are still admitted; 
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -13,11 +12,12 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from tests.e2e.conftest import records_for
+from tests.e2e.conftest import assert_no_records, records_for
 from tests.e2e.kube import Kube
 from tests.e2e.webhook_process import WebhookServer, render_webhook_configurations
 from tests.envtest import ControlPlane
 from tests.support.builders import container, env_from, pod_spec, workload
+from tests.support.polling import eventually
 from webhook.policy import HASH_ANNOTATION
 
 pytestmark = pytest.mark.e2e
@@ -83,17 +83,23 @@ def test_controller_owned_pods_are_not_sent_but_admitted(
 
     # The owned Pod's requests were answered before the bare Pod's were sent, so their lines,
     # if any had been written, would be there by now.
-    assert records_for(webhook, namespace=ns, name="owned", timeout=1.0) == []
+    assert_no_records(webhook, namespace=ns, name="owned")
+
     # Excluded by the condition (counted per webhook and operation), not skipped on an
     # evaluation error (which failurePolicy Ignore would also have turned into "not sent").
-    deadline = time.monotonic() + 5
-    while True:
+    def added_exclusions() -> dict[str, float]:
         exclusions = apiserver_counters(kube, "apiserver_admission_match_condition_exclusions_total")
-        added = {key: exclusions.get(key, 0.0) - exclusions_before.get(key, 0.0) for key in exclusions}
-        if all(added.get(f"{hook} {op}", 0.0) >= 1 for hook in WEBHOOKS for op in ("CREATE", "UPDATE")):
-            break
-        assert time.monotonic() < deadline, f"exclusions counted: {added}"
-        time.sleep(0.2)
+        return {key: exclusions.get(key, 0.0) - exclusions_before.get(key, 0.0) for key in exclusions}
+
+    eventually(
+        added_exclusions,
+        until=lambda added: all(
+            added.get(f"{hook} {op}", 0.0) >= 1 for hook in WEBHOOKS for op in ("CREATE", "UPDATE")
+        ),
+        timeout=5,
+        interval=0.2,
+        what="match-condition exclusions counted for both webhooks, CREATE and UPDATE",
+    )
     assert apiserver_counters(kube, "apiserver_admission_match_condition_evaluation_errors_total") == {}
 
 
@@ -142,11 +148,14 @@ def test_the_condition_judges_delete_by_the_old_object(
 
     not_sent = (422, "the webhook would not be called")  # a policy's denial is 422 Invalid
     try:
-        deadline = time.monotonic() + 30
         probe = unsafe_pod("probe", [{**reference, "controller": True}])
-        while kube.create(probe, namespace=ns, dry_run=True).ok:  # policies are loaded asynchronously
-            assert time.monotonic() < deadline, "the policy never took effect"
-            time.sleep(0.3)
+        eventually(  # policies are loaded asynchronously
+            lambda: kube.create(probe, namespace=ns, dry_run=True),
+            until=lambda created: not created.ok,
+            timeout=30,
+            interval=0.3,
+            what="the policy taking effect",
+        )
         status, body = dry_run_delete("owned")
         assert (status, not_sent[1] in body) == (not_sent[0], True), body
         assert dry_run_delete("bare") == (200, "")

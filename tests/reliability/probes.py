@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.server.harness import HOST, SERVER_NAME, Server
+from tests.support.polling import eventually
 
 # --- one request ---------------------------------------------------------------------------
 
@@ -262,11 +263,12 @@ def wait_workers(server: Server, count: int, *, timeout: float = 30.0) -> list[i
 
     `wait_ready` returns when one worker answers; the others may still be importing.
     """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        pids = children(server.process.pid)
-        if len(pids) == count and server.stderr().count("Booting worker") >= count:
-            time.sleep(0.5)  # past the fork, through the app import
-            return pids
-        time.sleep(0.1)
-    raise TimeoutError(f"expected {count} workers, have {children(server.process.pid)}")
+    pids = eventually(
+        lambda: children(server.process.pid),
+        until=lambda pids: len(pids) == count and server.stderr().count("Booting worker") >= count,
+        timeout=timeout,
+        interval=0.1,
+        what=f"{count} booted workers",
+    )
+    time.sleep(0.5)  # past the fork, through the app import
+    return pids

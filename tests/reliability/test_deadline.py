@@ -20,8 +20,9 @@ from tests.reliability.fake_apiserver import fake_apiserver
 from tests.reliability.figures import record
 from tests.reliability.probes import metric, post_review
 from tests.reliability.reviews import review
-from tests.server.harness import Pki, Server, audit_lines
+from tests.server.harness import Pki, Response, Server, audit_lines
 from tests.support.builders import container, env_from, pod_spec, workload
+from tests.support.polling import eventually
 from webhook.sources.budget import DIRECT_READ_BUDGET, DIRECT_READ_TIMEOUT
 
 pytestmark = pytest.mark.server
@@ -125,14 +126,16 @@ def test_caches_not_synced_serve_anyway_and_say_so(pki: Pki, serving_files: tupl
     server = cluster_server(pki, serving_files, tmp_path / "serve", kubeconfig)
     started = time.monotonic()
     try:
-        deadline = started + SYNC_WAIT + 20
-        ready = None
-        while time.monotonic() < deadline:
+
+        def readyz() -> Response | None:
             try:
-                ready = server.get("/readyz")
-                break
+                return server.get("/readyz")
             except OSError:
-                time.sleep(0.5)
+                return None  # not listening yet
+
+        ready = eventually(
+            readyz, until=lambda got: got is not None, timeout=SYNC_WAIT + 20, interval=0.5, what="/readyz"
+        )
         serving_after = time.monotonic() - started
         assert ready is not None
         assert ready.status == 503

@@ -157,11 +157,13 @@ def test_api_server_presents_a_client_certificate_and_others_are_refused(
     )
     register(kube.api, configurations)
     ns = cp.new_namespace("mtls")
-    deadline = time.monotonic() + 30
-    answer = kube.create(CANARY, namespace=ns, dry_run=True)
-    while not answer.warnings and time.monotonic() < deadline:
-        time.sleep(0.3)
-        answer = kube.create(CANARY, namespace=ns, dry_run=True)
+    answer = eventually(
+        lambda: kube.create(CANARY, namespace=ns, dry_run=True),
+        until=lambda created: created.warnings,
+        timeout=30,
+        interval=0.3,
+        what="the API server calling the webhook over mTLS (a warned dry run)",
+    )
     anonymous = _handshake_and_request(server, server.client_context(with_client_cert=False))
     stranger_ctx = server.client_context(with_client_cert=False)
     stranger_ctx.load_cert_chain(*map(str, Pki(pki.directory.parent / "other-ca").client(pki.directory.parent / "x")))

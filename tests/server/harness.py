@@ -15,7 +15,6 @@ import socket
 import ssl
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,6 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from tests.support.polling import eventually
 from webhook.certs.dev import DEV_IDENTITY
 from webhook.certs.generate import KeyPair, create_ca, create_serving
 
@@ -177,18 +177,20 @@ class Server:
     # -- lifecycle
 
     def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        last: Exception | None = None
-        while time.monotonic() < deadline:
+        """Until /readyz answers 200; an exit of the process fails at once, with its stderr."""
+
+        def ready() -> bool:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.stderr()}")
             try:
-                if self.get("/readyz").status == 200:
-                    return
-            except (OSError, http.client.HTTPException) as error:
-                last = error
-            time.sleep(0.1)
-        raise TimeoutError(f"server not ready ({last}):\n{self.stderr()}")
+                return self.get("/readyz").status == 200
+            except (OSError, http.client.HTTPException):
+                return False
+
+        try:
+            eventually(ready, timeout=timeout, interval=0.1, what="/readyz 200")
+        except AssertionError as error:
+            raise TimeoutError(f"server not ready ({error}):\n{self.stderr()}") from None
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 40.0) -> int:
         if self.process.poll() is None:

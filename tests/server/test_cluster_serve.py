@@ -22,6 +22,7 @@ import pytest
 
 from tests.server.fake_api import WATCH_FIXTURES, recorded_events
 from tests.server.harness import Pki, Server, audit_lines, fixture
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.server
 
@@ -180,12 +181,10 @@ def test_cluster_source_end_to_end_against_recorded_responses(
 
         # The gauges combine every live worker (livemin): a worker still listing (its namespace
         # list takes NAMESPACE_LIST_DELAY too) reports 0 until it is done, so wait for it.
-        deadline = time.monotonic() + 10
         synced = ('reload_safe_cache_synced{cache="configmaps"}', 'reload_safe_cache_synced{cache="namespaces"}')
-        while any((samples := server.metrics())[name] != 1 for name in synced) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert samples['reload_safe_cache_synced{cache="configmaps"}'] == 1
-        assert samples['reload_safe_cache_synced{cache="namespaces"}'] == 1
+        samples = eventually(
+            server.metrics, until=lambda got: all(got[name] == 1 for name in synced), timeout=10, what="caches synced"
+        )
         assert samples['reload_safe_cache_objects{cache="configmaps"}'] == 5  # +new -old, broken skipped
         assert samples['reload_safe_cache_objects{cache="namespaces"}'] == 4
         assert samples["reload_safe_namespace_policy_errors_total"] == 3

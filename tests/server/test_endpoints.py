@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.server.harness import Server, audit_lines, fixture, fixture_bytes
+from tests.support.polling import consistently, eventually
 from tests.support.spec import V1_HASH
 
 pytestmark = pytest.mark.server
@@ -34,13 +35,25 @@ def review(server: Server, endpoint: str, name: str, uid: str) -> dict[str, Any]
     return answer
 
 
+def _lines_of(server: Server, uid: str) -> list[dict[str, Any]]:
+    return [line for line in audit_lines(server.workdir / "audit.jsonl") if line["uid"] == uid]
+
+
 def audit_for(server: Server, uid: str, *, expected: int = 2, timeout: float = 5.0) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    while True:
-        lines = [line for line in audit_lines(server.workdir / "audit.jsonl") if line["uid"] == uid]
-        if len(lines) >= expected or time.monotonic() > deadline:
-            return lines
-        time.sleep(0.05)
+    """The audit lines of one review, once `expected` are written (they follow the answer)."""
+    return eventually(
+        lambda: _lines_of(server, uid),
+        until=lambda lines: len(lines) >= expected,
+        timeout=timeout,
+        what=f"{expected} audit lines for {uid}",
+    )
+
+
+def assert_no_audit_line(server: Server, uid: str) -> None:
+    """None is written, for as long as one would take to appear (lines follow the answer)."""
+    consistently(
+        lambda: _lines_of(server, uid), until=lambda lines: lines == [], duration=0.5, what=f"no line for {uid}"
+    )
 
 
 def patch_of(response: dict[str, Any]) -> list[dict[str, Any]]:
@@ -84,10 +97,10 @@ def test_envfrom_deployment_in_each_mode(mode_servers: dict[str, Server], mode: 
         assert "env-config" in validated["status"]["message"]
     assert validated["auditAnnotations"]["decision"] == (validating_decision or "skipped")
 
-    lines = audit_for(server, uid, expected=0 if mode == "off" else 2)
     if mode == "off":
-        assert lines == []  # skipped requests are audited only at debug level
+        assert_no_audit_line(server, uid)  # skipped requests are audited only at debug level
         return
+    lines = audit_for(server, uid, expected=2)
     by_webhook = {line["webhook"]: line for line in lines}
     assert set(by_webhook) == {"mutating", "validating"}
     for line in lines:
@@ -144,7 +157,7 @@ def test_delete_is_skipped_without_an_audit_line(mode_servers: dict[str, Server]
     validated = review(server, "/validate", "deployment-delete.json", "delete-1")
     assert validated["allowed"] is True
     assert validated["auditAnnotations"] == {"decision": "skipped", "violations": "0"}
-    assert audit_for(server, "delete-1", expected=0, timeout=0.3) == []
+    assert_no_audit_line(server, "delete-1")
 
 
 def test_dry_run_is_evaluated_and_marked(mode_servers: dict[str, Server]) -> None:

@@ -18,6 +18,7 @@ from kubernetes import client
 
 from tests.e2e.process import REPO
 from tests.server.fake_api import WATCH_FIXTURES, recorded_events
+from tests.support.polling import eventually
 from webhook.policy import ABSENT, UNREADABLE, ConfigMapContent
 from webhook.sources.cluster import ClusterConfigMaps, configmap_from_api
 from webhook.sources.kubeapi import CoreReads, KubeGetter, KubeListWatch, core_api
@@ -109,12 +110,12 @@ def test_cache_over_the_real_client(api: CoreReads) -> None:
     assert cache.wait_synced(5)
     # The replayed watch ends in a 410 and the cache lists again, without new-config: catch it
     # while it is there.
-    deadline = time.monotonic() + 5
-    found = cache.get(("shop", "new-config"))
-    while found is None and time.monotonic() < deadline:
-        time.sleep(0.001)
-        found = cache.get(("shop", "new-config"))
-    cache.stop()
+    try:
+        found = eventually(
+            lambda: cache.get(("shop", "new-config")), timeout=5, interval=0.001, what="new-config listed"
+        )
+    finally:
+        cache.stop()
     assert found == ConfigMapContent(name="new-config", data={"feature": "on"})
 
 

@@ -1,4 +1,5 @@
-"""The one poll helper: wait until something holds, with timeouts scaled for a loaded machine.
+"""The one poll helper: wait until something holds (`eventually`), or check that it keeps
+holding (`consistently`, for what must not happen), with timeouts scaled for a loaded machine.
 
 Tests run on CI runners and on a shared 2-core machine next to other test suites, where a
 process that answers in 50 ms alone can take ten times that. Every timeout a test gives is
@@ -49,4 +50,25 @@ def eventually(
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not reached within {scaled(timeout):.1f}s; last value: {value!r}")
+        time.sleep(interval)
+
+
+def consistently(
+    probe: Callable[[], T],
+    *,
+    until: Callable[[T], object] = bool,
+    duration: float = 1.0,
+    interval: float = 0.05,
+    what: str = "condition",
+) -> T:
+    """Call `probe` for `duration` seconds, scaled, and fail the test as soon as `until(value)`
+    does not hold; return the last value. The check for something that must not happen (an
+    audit line that must not be written), as Gomega's `Consistently` is to `Eventually`."""
+    deadline = time.monotonic() + scaled(duration)
+    while True:
+        value = probe()
+        if not until(value):
+            raise AssertionError(f"{what} stopped holding; value: {value!r}")
+        if time.monotonic() > deadline:
+            return value
         time.sleep(interval)

@@ -111,17 +111,17 @@ class Harness:
 
     def settle(self) -> None:
         """Until the queue is empty and stays so past a debounce window (or 5 s)."""
-        deadline = time.monotonic() + 5
-        quiet_since = None
-        while time.monotonic() < deadline:
+        quiet_since: float | None = None
+
+        def quiet_long_enough() -> bool:
+            nonlocal quiet_since
             if len(self.controller.queue) == 0 and self.controller.synced:
                 quiet_since = quiet_since or time.monotonic()
-                if time.monotonic() - quiet_since > 4 * DEBOUNCE:
-                    return
-            else:
-                quiet_since = None
-            time.sleep(0.01)
-        raise AssertionError("the controller never settled")
+                return time.monotonic() - quiet_since > 4 * DEBOUNCE
+            quiet_since = None
+            return False
+
+        eventually(quiet_long_enough, timeout=5, interval=0.01, what="the controller settled")
 
 
 @pytest.fixture

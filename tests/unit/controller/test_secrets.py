@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from tests.support.builders import container, pod_spec, workload
+from tests.support.polling import eventually
 from tests.support.spec import V1_DATA, V1_HASH, V2_HASH, V2_HASH_KEY, V2_SECRET, V2_SECRET_DATA
 from tests.unit.controller.fakes import FakeListWatch, FakePatcher, FakeRecorder
 from webhook.controller.runner import Controller, Tuning
@@ -73,10 +74,12 @@ class Run:
         self.thread.start()
 
     def settle(self) -> None:
-        deadline = time.monotonic() + 5
-        while not (self.controller.synced and len(self.controller.queue) == 0):
-            assert time.monotonic() < deadline, "never settled"
-            time.sleep(0.01)
+        eventually(
+            lambda: self.controller.synced and len(self.controller.queue) == 0,
+            timeout=5,
+            interval=0.01,
+            what="synced with an empty queue",
+        )
         time.sleep(6 * DEBOUNCE)
 
     def close(self) -> None:
