@@ -6,22 +6,16 @@ one Event create. `ApiClient` still brings credentials, token refresh, TLS and p
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any
 
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
-_QUERY: Final = {
-    "limit": "limit",
-    "_continue": "continue",
-    "watch": "watch",
-    "resource_version": "resourceVersion",
-    "allow_watch_bookmarks": "allowWatchBookmarks",
-    "timeout_seconds": "timeoutSeconds",
-}
+from webhook.sources.kubeapi import call_options, raw_call
 
 
 class Transport:
+    """The controller's calls on one `ApiClient` (one connection pool)."""
+
     def __init__(self, api_client: client.ApiClient) -> None:
         self.api_client = api_client
 
@@ -36,22 +30,9 @@ class Transport:
         timeout: Any = None,
     ) -> Any:
         """One call; the raw urllib3 response of a 2xx, `ApiException` otherwise."""
-        headers = {"Accept": "application/json"}
-        if body is not None:
-            headers["Content-Type"] = content_type
-        request = self.api_client.param_serialize(
-            method=method,
-            resource_path=path,
-            query_params=query or [],
-            header_params=headers,
-            body=body,
-            auth_settings=["BearerToken"],
+        return raw_call(
+            self.api_client, method, path, query=query, body=body, content_type=content_type, timeout=timeout
         )
-        answer = self.api_client.call_api(*request, _request_timeout=timeout)
-        if not 200 <= answer.status <= 299:
-            answer.read()  # type: ignore[no-untyped-call]
-            raise ApiException.from_response(http_resp=answer, body=None, data=None)
-        return answer.response
 
 
 class ListCall:
@@ -63,11 +44,5 @@ class ListCall:
         self._path = path
 
     def __call__(self, **options: Any) -> Any:
-        timeout = options.pop("_request_timeout", None)
-        if options.pop("_preload_content", False) is not False:
-            raise TypeError("raw responses only (_preload_content=False)")
-        unknown = options.keys() - _QUERY.keys()
-        if unknown:
-            raise TypeError(f"unexpected arguments: {sorted(unknown)}")
-        query = [(_QUERY[k], v) for k, v in options.items() if v is not None]
+        query, timeout = call_options(options)
         return self._transport.send("GET", self._path, query=query, timeout=timeout)

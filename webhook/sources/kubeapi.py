@@ -86,16 +86,6 @@ class CoreReads:
     methods do when asked for the raw response.
     """
 
-    _QUERY: Final = {
-        "limit": "limit",
-        "_continue": "continue",
-        "watch": "watch",
-        "resource_version": "resourceVersion",
-        "allow_watch_bookmarks": "allowWatchBookmarks",
-        "timeout_seconds": "timeoutSeconds",
-        "field_selector": "fieldSelector",
-    }
-
     def __init__(self, api_client: client.ApiClient) -> None:
         self.api_client = api_client
 
@@ -122,26 +112,66 @@ class CoreReads:
         return self._get("/api/v1/namespaces/{name}", {"name": name}, options)
 
     def _get(self, path: str, path_params: dict[str, str], options: dict[str, Any]) -> Any:
-        timeout = options.pop("_request_timeout", None)
-        if options.pop("_preload_content", False) is not False:
-            raise TypeError("CoreReads answers raw responses only (_preload_content=False)")
-        unknown = options.keys() - self._QUERY.keys()
-        if unknown:
-            raise TypeError(f"unexpected arguments: {sorted(unknown)}")
-        query = [(self._QUERY[k], v) for k, v in options.items() if v is not None]
-        request = self.api_client.param_serialize(
-            method="GET",
-            resource_path=path,
-            path_params=path_params,
-            query_params=query,
-            header_params={"Accept": "application/json"},
-            auth_settings=["BearerToken"],
-        )
-        answer = self.api_client.call_api(*request, _request_timeout=timeout)
-        if not 200 <= answer.status <= 299:
-            answer.read()  # type: ignore[no-untyped-call]
-            raise ApiException.from_response(http_resp=answer, body=None, data=None)
-        return answer.response
+        query, timeout = call_options(options)
+        return raw_call(self.api_client, "GET", path, path_params=path_params, query=query, timeout=timeout)
+
+
+_QUERY: Final = {
+    "limit": "limit",
+    "_continue": "continue",
+    "watch": "watch",
+    "resource_version": "resourceVersion",
+    "allow_watch_bookmarks": "allowWatchBookmarks",
+    "timeout_seconds": "timeoutSeconds",
+    "field_selector": "fieldSelector",
+}
+"""The generated list and read methods' keyword arguments that `KubeListWatch` and `KubeGetter`
+pass, and their query parameter names."""
+
+
+def call_options(options: dict[str, Any]) -> tuple[list[tuple[str, Any]], Any]:
+    """(query, timeout) from a generated method's keyword arguments; raw responses only, and an
+    argument this module does not send is refused rather than silently dropped."""
+    options = dict(options)
+    timeout = options.pop("_request_timeout", None)
+    if options.pop("_preload_content", False) is not False:
+        raise TypeError("raw responses only (_preload_content=False)")
+    unknown = options.keys() - _QUERY.keys()
+    if unknown:
+        raise TypeError(f"unexpected arguments: {sorted(unknown)}")
+    return [(_QUERY[k], v) for k, v in options.items() if v is not None], timeout
+
+
+def raw_call(
+    api_client: client.ApiClient,
+    method: str,
+    path: str,
+    *,
+    path_params: dict[str, str] | None = None,
+    query: list[tuple[str, Any]] | None = None,
+    body: Any = None,
+    content_type: str = "application/json",
+    timeout: Any = None,
+) -> Any:
+    """One API call through `ApiClient` (credentials, token refresh, TLS, proxies): the raw
+    urllib3 response of a 2xx, `ApiException` otherwise, as the generated methods raise it."""
+    headers = {"Accept": "application/json"}
+    if body is not None:
+        headers["Content-Type"] = content_type
+    request = api_client.param_serialize(
+        method=method,
+        resource_path=path,
+        path_params=path_params or {},
+        query_params=query or [],
+        header_params=headers,
+        body=body,
+        auth_settings=["BearerToken"],
+    )
+    answer = api_client.call_api(*request, _request_timeout=timeout)
+    if not 200 <= answer.status <= 299:
+        answer.read()  # type: ignore[no-untyped-call]
+        raise ApiException.from_response(http_resp=answer, body=None, data=None)
+    return answer.response
 
 
 class KubeListWatch:
