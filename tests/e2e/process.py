@@ -12,16 +12,15 @@ verified against the test CA as a client of the webhook would.
 from __future__ import annotations
 
 import contextlib
-import http.client
 import os
 import signal
-import socket
 import ssl
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
+from tests.support.https import VerifiedConnection
 from tests.support.polling import eventually, scaled
 
 REPO: Final = Path(__file__).resolve().parents[2]
@@ -97,7 +96,7 @@ class TlsServer(ProcessGroup):
         """GET over TLS, verifying the certificate against the CA for `tls_name`; any status is
         returned, not raised, since a not-yet-ready 503 is an answer too."""
         context = ssl.create_default_context(cafile=str(self.ca_file))
-        connection = _NamedHTTPSConnection("127.0.0.1", self.port, tls_name=self.tls_name, context=context, timeout=5)
+        connection = VerifiedConnection("127.0.0.1", self.port, tls_name=self.tls_name, context=context, timeout=5)
         try:
             connection.request("GET", path)
             response = connection.getresponse()
@@ -136,17 +135,3 @@ class TlsServer(ProcessGroup):
     def readiness(self, status: int, body: bytes) -> str | None:
         """None when this /readyz answer means ready, else how to show it in the error."""
         return None if status == 200 else f"{status} {body.decode()}"
-
-
-class _NamedHTTPSConnection(http.client.HTTPSConnection):
-    """Connects to an address but verifies the certificate for another name, as the API
-    server does when it calls a webhook Service."""
-
-    def __init__(self, host: str, port: int, *, tls_name: str, context: ssl.SSLContext, timeout: float) -> None:
-        super().__init__(host, port, context=context, timeout=timeout)
-        self._tls_name = tls_name
-        self._tls_context = context
-
-    def connect(self) -> None:
-        sock = socket.create_connection((self.host, self.port), self.timeout)
-        self.sock = self._tls_context.wrap_socket(sock, server_hostname=self._tls_name)

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from tests.support.https import VerifiedConnection
 from tests.support.polling import eventually
 from webhook.certs.dev import DEV_IDENTITY
 from webhook.certs.generate import KeyPair, create_ca, create_serving
@@ -222,7 +223,9 @@ class Server:
         self, *, timeout: float = 10.0, context: ssl.SSLContext | None = None
     ) -> http.client.HTTPSConnection:
         """A connection to 127.0.0.1 that verifies the certificate for `localhost`."""
-        return _PinnedHTTPSConnection(SERVER_NAME, self.port, timeout=timeout, context=context or self.client_context())
+        return VerifiedConnection(
+            HOST, self.port, tls_name=SERVER_NAME, context=context or self.client_context(), timeout=timeout
+        )
 
     def request(
         self,
@@ -267,14 +270,6 @@ class Server:
             yield tls
         finally:
             tls.close()
-
-
-class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    """Connects to 127.0.0.1 but verifies the certificate for the host name given."""
-
-    def connect(self) -> None:
-        sock = socket.create_connection((HOST, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
 
 
 def audit_lines(path: Path) -> list[dict[str, Any]]:
