@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from webhook.policy import Mode
-from webhook.server.settings import DEFAULT_PORT, STDOUT, ServerSettings, SourceKind, any_address
+from webhook.server.settings import DEFAULT_PORT, DEFAULT_THREADS, STDOUT, ServerSettings, SourceKind, any_address
 from webhook.sources.hashkey import HashKeyError, read_hash_key
 
 MODES = [str(mode) for mode in Mode]
@@ -101,7 +101,7 @@ FILE = click.Path(dir_okay=False, path_type=Path)
 @click.option(
     "--threads",
     type=click.IntRange(1, 256),
-    default=32,
+    default=DEFAULT_THREADS,
     show_default=True,
     envvar=_env("THREADS"),
     help="Request threads: at least the API server's concurrent connections (docs/operating.md).",

@@ -2,11 +2,12 @@
 
 Production settings and why:
 
-- One `gthread` worker per pod (capacity comes from replicas) with `THREADS` (32) threads: one
-  per connection the API server may hold open at once. A connection its client has opened but
-  not used yet (Go's transport dials ahead) holds a thread until `sockets.FIRST_BYTES_GRACE`;
-  with 4 threads, 32 keep-alive connections at max rate stalled the server (4 reviews/s, waits
-  up to 10 s); with 32 the slowest of 11,614 waited 170 ms (docs/performance.md).
+- One `gthread` worker per pod (capacity comes from replicas) with 128 threads
+  (`ServerSettings.threads`): one per connection the API server may hold open at once. A
+  connection that has finished its TLS handshake but carries no request yet (Go's transport
+  dials ahead when a burst starts) holds a thread until `sockets.FIRST_BYTES_GRACE` (2 s). 32
+  connections at max rate made up to 83 at once (measured); with 32 threads, 32 answers then
+  waited 2.05 s; with 128 none waited over 1 s (docs/performance.md).
 - HTTPS only, through the `ssl_context` hook: `tls.ReloadingTLS` hands out the current
   context, so a rotated certificate is used by new connections without a restart.
 - Bounded input: request line 4 KiB, 50 header fields of at most 8 KiB, the body checked by

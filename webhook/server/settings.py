@@ -12,6 +12,9 @@ from webhook.policy import Mode
 
 STDOUT: Final = "-"
 DEFAULT_PORT: Final = 8443
+DEFAULT_THREADS: Final = 128
+"""One per connection the API server may hold open to the pod, with room for those its HTTP
+client dials ahead in a burst (each holds a thread until its request or 2 s; see gunicorn_app)."""
 
 
 class SourceKind(enum.StrEnum):
@@ -27,7 +30,7 @@ class ServerSettings:
     port: int = DEFAULT_PORT
     host: str = "0.0.0.0"
     workers: int = 1
-    threads: int = 32
+    threads: int = DEFAULT_THREADS
     log_level: str = "info"
     audit_file: str = STDOUT
     default_mode: Mode = Mode.WARN
