@@ -10,8 +10,10 @@ Phases, all in one run so every ratio is measured side by side:
 5. the rollout controller's resident memory with 10,000 ConfigMaps (bench/controller.py).
 
 `--smoke` runs every phase at tiny sizes for a few seconds: tests/bench keeps it working.
-Results: a table on stdout, JSON in `--out` (default bench/results/latest.json), the latency
-plot in `--plot` (default docs/performance-latency.png; none in smoke mode unless given).
+Results: a table on stdout, JSON in `--out` (default bench/results/latest.json for a full run,
+bench/results/partial.json with `--only` or `--smoke`, so the committed figures are always the
+last full run's), the latency plot in `--plot` (default docs/performance-latency.png; none for a
+partial or smoke run unless given).
 """
 
 from __future__ import annotations
@@ -90,17 +92,23 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _outputs(args: argparse.Namespace) -> tuple[Path, Path | None]:
+    """latest.json and the plot are the last full run's: a partial or smoke run never replaces them."""
+    full_run = not args.smoke and not args.only
+    out = args.out or REPO / "bench" / "results" / ("latest.json" if full_run else "partial.json")
+    return out, args.plot or (REPO / "docs" / "performance-latency.png" if full_run else None)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0] if __doc__ else "")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, a few seconds (keeps the harness working)")
-    parser.add_argument("--out", type=Path, help="results JSON (default bench/results/latest.json)")
+    parser.add_argument("--out", type=Path, help="results JSON (default: see above)")
     parser.add_argument("--plot", type=Path, help="latency plot PNG (default docs/performance-latency.png)")
     parser.add_argument("--only", action="append", choices=PHASES, help="run only this phase (repeatable)")
     parser.add_argument("--work-dir", type=Path, help="keep intermediate files here (default: a removed temp dir)")
     args = parser.parse_args(argv)
     sizes: dict[str, Any] = SMOKE if args.smoke else FULL
-    out = args.out or REPO / "bench" / "results" / "latest.json"
-    plot = args.plot or (None if args.smoke else REPO / "docs" / "performance-latency.png")
+    out, plot = _outputs(args)
     phases = args.only or list(PHASES)
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="reload-safe-bench-"))
     work_dir.mkdir(parents=True, exist_ok=True)
