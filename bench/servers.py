@@ -2,7 +2,7 @@
 
 - `reload-safe serve --source static --configmaps FILE --namespace-policy warn`, with the
   serving certificate and an audit file, and every other setting at its production default
-  (gunicorn gthread, 2 workers × 4 threads, TLS, keep-alive 30 s, log level info);
+  (gunicorn gthread, one worker × 128 threads, TLS, keep-alive 30 s, log level info);
 - `python -m bench.null_server`: the same gunicorn application serving the null app;
 - `granian` serving the same null app (WSGI, TLS, one process): the HTTP server comparison.
 

@@ -179,8 +179,8 @@ def test_cluster_source_end_to_end_against_recorded_responses(
         own = server.post("/validate", review("reload-safe", "c-7")).json()["response"]  # POD_NAMESPACE
         assert own["auditAnnotations"]["decision"] == "skipped"
 
-        # The gauges combine every live worker (livemin): a worker still listing (its namespace
-        # list takes NAMESPACE_LIST_DELAY too) reports 0 until it is done, so wait for it.
+        # The namespace cache may still be listing (its list takes NAMESPACE_LIST_DELAY too): it
+        # reports 0 until it is done, so wait for it.
         synced = ('reload_safe_cache_synced{cache="configmaps"}', 'reload_safe_cache_synced{cache="namespaces"}')
         samples = eventually(
             server.metrics, until=lambda got: all(got[name] == 1 for name in synced), timeout=10, what="caches synced"

@@ -54,13 +54,13 @@ REJECTED = Counter(
 )
 CACHE_OBJECTS = Gauge(
     "cache_objects",
-    "Objects held by a list+watch cache (largest over live workers).",
+    "Objects held by a list+watch cache.",
     ["cache"],
     namespace=_NS,
 )
 CACHE_SYNCED = Gauge(
     "cache_synced",
-    "1 when the cache has completed its initial list (in every live worker).",
+    "1 when the cache has completed its initial list.",
     ["cache"],
     namespace=_NS,
 )
@@ -84,7 +84,7 @@ DIRECT_READS = Counter(
 )
 CERT_EXPIRY = Gauge(
     "certificate_expiry_timestamp_seconds",
-    "notAfter of the serving certificate in use, as a Unix time (earliest over live workers).",
+    "notAfter of the serving certificate in use, as a Unix time.",
     namespace=_NS,
 )
 CERT_RELOADS = Counter(
@@ -130,8 +130,7 @@ def observe_outcome(outcome: Outcome, *, endpoint: str, seconds: float) -> None:
 def _child(metric: Any, *labels: str) -> Any:
     """`metric.labels(*labels)`, remembered: prometheus_client validates the labels and takes a
     lock on every call, which was a tenth of a review's policy time. Every label value here is
-    bounded (see `_kind_label`), so the cache is too; a child stays valid across fork (the value
-    finds its process's file by pid)."""
+    bounded (see `_kind_label`), so the cache is too."""
     return metric.labels(*labels)
 
 
