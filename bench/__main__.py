@@ -30,8 +30,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from bench import admission, calls, cluster, controller, report, report_cluster, scan
+from bench import admission, calls, cluster, controller, report, report_cluster, scan, servers
 from bench.loadgen import ensure_vegeta
+from bench.null_server import serve_default
 
 REPO: Final = Path(__file__).resolve().parents[1]
 SEED: Final = 7
@@ -175,8 +176,14 @@ def _settings(phases: list[str], *, sizes: dict[str, Any]) -> dict[str, Any]:
         "cluster": asdict(sizes["cluster"]),
         "scan": sizes["scan"],
         "controller": asdict(sizes["controller"]),
-        "server": "reload-safe serve defaults: gunicorn gthread, 1 worker x 32 threads, TLS, keep-alive",
-        "compared": "the null webhook on granian (WSGI, TLS, 1 process, 32 blocking threads)",
+        "server": (
+            f"reload-safe serve defaults: gunicorn gthread, {serve_default('workers')} worker x "
+            f"{serve_default('threads')} threads, TLS, keep-alive"
+        ),
+        "compared": (
+            f"the null webhook and reload-safe's app on granian (WSGI, TLS, 1 process, "
+            f"{servers.GRANIAN_THREADS} blocking threads)"
+        ),
     }
 
 

@@ -51,6 +51,8 @@ class AdmissionResults:
     max_null: AttackResult
     max_granian: AttackResult | None
     """The null webhook on granian (None when granian is not installed)."""
+    max_ours_granian: AttackResult | None
+    """reload-safe's own app on granian (None when granian is not installed)."""
     overload_ours: AttackResult
     """reload-safe under `overload_connections` closed-loop connections: its slowest answer."""
     rate_ours: AttackResult
@@ -98,9 +100,19 @@ def run(*, sizes: AdmissionSizes, work_dir: Path, vegeta: Path, seed: int, log: 
         ca_file=certs.ca_file,
         log_file=work_dir / "null-granian.log",
     )
-    if granian is None:
+    ours_granian = servers.reload_safe_granian(
+        port=free_port(),
+        cert_file=certs.cert_file,
+        key_file=certs.key_file,
+        ca_file=certs.ca_file,
+        configmaps=configmaps_file,
+        audit_file=work_dir / "audit-granian.jsonl",
+        log_file=work_dir / "rs-granian.log",
+    )
+    on_granian = [s for s in (granian, ours_granian) if s is not None]
+    if not on_granian:
         log("  granian not installed: the HTTP server comparison is skipped (pip install granian)")
-    compared = [ours, null] + ([granian] if granian is not None else [])
+    compared = [ours, null, *on_granian]
     files = {}
     for server in compared:
         path = work_dir / f"targets-{server.name}.jsonl"
@@ -111,9 +123,8 @@ def run(*, sizes: AdmissionSizes, work_dir: Path, vegeta: Path, seed: int, log: 
     try:
         for server in compared:
             server.start()
-        _check_answers(ours, targets, expect_policy=True)
-        for server in compared[1:]:
-            _check_answers(server, targets, expect_policy=False)
+        for server in compared:
+            _check_answers(server, targets, expect_policy=server in (ours, ours_granian))
         for server in compared:
             warmup = Load(rate=0, workers=sizes.max_workers, seconds=sizes.warmup_seconds)
             attack(
@@ -134,7 +145,7 @@ def run(*, sizes: AdmissionSizes, work_dir: Path, vegeta: Path, seed: int, log: 
             order = compared if round_index % 2 == 0 else compared[::-1]
             for load in loads:
                 for server in order:
-                    if server is granian and load.rate != 0:
+                    if server in on_granian and load.rate != 0:
                         continue  # the server comparison is at max throughput only
                     result = attack(
                         vegeta=vegeta,
@@ -163,6 +174,7 @@ def run(*, sizes: AdmissionSizes, work_dir: Path, vegeta: Path, seed: int, log: 
         max_ours=merge(collected[(ours.name, 0)]),
         max_null=merge(collected[(null.name, 0)]),
         max_granian=merge(collected[(granian.name, 0)]) if granian is not None else None,
+        max_ours_granian=merge(collected[(ours_granian.name, 0)]) if ours_granian is not None else None,
         overload_ours=overload,
         rate_ours=merge(collected[(ours.name, sizes.fixed_rate)]),
         rate_null=merge(collected[(null.name, sizes.fixed_rate)]),

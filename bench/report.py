@@ -102,18 +102,34 @@ def _overload(result: AttackResult) -> dict[str, Any]:
     }
 
 
-def _granian(granian: AttackResult | None, gunicorn: AttackResult) -> dict[str, Any]:
-    """The null webhook on granian beside gunicorn's, at max throughput: the switch rule."""
-    if granian is None:
-        return {}
-    ratio = granian.percentile(50) / gunicorn.percentile(50)
-    return {
-        "null_granian_reviews_per_s": _r(granian.throughput, 1),
-        "null_granian_p50_ms": _r(granian.percentile(50), 3),
-        "null_granian_p99_ms": _r(granian.percentile(99), 3),
-        "granian_p50_over_gunicorn": _r(ratio, 3),
-        "granian_floor_25pct_lower": ratio <= GRANIAN_SWITCH,
-    }
+def _granian(
+    granian: AttackResult | None, gunicorn: AttackResult, *, ours_granian: AttackResult | None, ours: AttackResult
+) -> dict[str, Any]:
+    """The null webhook on granian beside gunicorn's, at max throughput (the switch rule), and
+    reload-safe's own app on both: what the policy costs on each floor."""
+    out: dict[str, Any] = {}
+    if granian is not None:
+        ratio = granian.percentile(50) / gunicorn.percentile(50)
+        out |= {
+            "null_granian_reviews_per_s": _r(granian.throughput, 1),
+            "null_granian_p50_ms": _r(granian.percentile(50), 3),
+            "null_granian_p99_ms": _r(granian.percentile(99), 3),
+            "granian_p50_over_gunicorn": _r(ratio, 3),
+            "granian_floor_25pct_lower": ratio <= GRANIAN_SWITCH,
+        }
+    if ours_granian is not None:
+        out |= {
+            "granian_reviews_per_s": _r(ours_granian.throughput, 1),
+            "granian_p50_ms": _r(ours_granian.percentile(50), 3),
+            "granian_p99_ms": _r(ours_granian.percentile(99), 3),
+            "granian_p50_over_gunicorn_reload_safe": _r(ours_granian.percentile(50) / ours.percentile(50), 3),
+        }
+    if granian is not None and ours_granian is not None:
+        out |= {
+            "granian_ratio_p50": _r(ours_granian.percentile(50) / granian.percentile(50), 3),
+            "granian_ratio_reviews_per_s": _r(granian.throughput / ours_granian.throughput, 3),
+        }
+    return out
 
 
 def _attack(result: AttackResult) -> dict[str, Any]:
@@ -190,13 +206,14 @@ def build(
             "fixed_rate_ratio_p50": _r(rate_ours.percentile(50) / rate_null.percentile(50), 3),
             "loadgen_cpu_per_server_cpu": _r(ours.loadgen_cpu_s / ours.server_cpu_s, 3) if ours.server_cpu_s else None,
             **_overload(admission.overload_ours),
-            **_granian(admission.max_granian, null),
+            **_granian(admission.max_granian, null, ours_granian=admission.max_ours_granian, ours=ours),
             "attacks": {
                 "max_throughput": {"reload-safe": _attack(ours), "null": _attack(null)},
                 "fixed_rate": {"reload-safe": _attack(rate_ours), "null": _attack(rate_null)},
                 "overload": {"reload-safe": _attack(admission.overload_ours)},
             }
-            | ({"null_granian": _attack(admission.max_granian)} if admission.max_granian is not None else {}),
+            | ({"null_granian": _attack(admission.max_granian)} if admission.max_granian is not None else {})
+            | ({"rs_granian": _attack(admission.max_ours_granian)} if admission.max_ours_granian is not None else {}),
             "request_mix": {
                 "targets": admission.targets,
                 "body_bytes": admission.body_bytes,
@@ -307,6 +324,10 @@ _HEAD_ROWS: Final = (
     ("  null on granian reviews/s", "null_granian_reviews_per_s"),
     ("  null on granian p50", "null_granian_p50_ms", " ms"),
     ("  granian p50 / gunicorn p50 (null)", "granian_p50_over_gunicorn"),
+    ("reload-safe on granian reviews/s", "granian_reviews_per_s"),
+    ("  reload-safe on granian p50", "granian_p50_ms", " ms"),
+    ("  ratio p50 on granian (ours / null)", "granian_ratio_p50"),
+    ("  ratio reviews/s on granian (null / ours)", "granian_ratio_reviews_per_s"),
     ("overload: slowest answer, 32 connections", "overload_max_ms", " ms"),
     ("  overload p50 / p99", "overload_p50_ms", " ms"),
     ("  overload reviews/s", "overload_reviews_per_s"),

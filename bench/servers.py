@@ -4,7 +4,8 @@
   serving certificate and an audit file, and every other setting at its production default
   (gunicorn gthread, one worker × 128 threads, TLS, keep-alive 30 s, log level info);
 - `python -m bench.null_server`: the same gunicorn application serving the null app;
-- `granian` serving the same null app (WSGI, TLS, one process): the HTTP server comparison.
+- `granian` serving the same null app, and reload-safe's own app (WSGI, TLS, one process):
+  the HTTP server comparison.
 
 Each runs in its own process group, so stopping it (SIGTERM, as the kubelet does) reaches the
 master and its workers.
@@ -12,13 +13,17 @@ master and its workers.
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from bench.null_server import serve_default
 from bench.procs import children
-from tests.e2e.process import TlsServer
+from tests.e2e.process import REPO, TlsServer
 
 
 class Server(TlsServer):
@@ -91,14 +96,30 @@ def null_webhook(*, port: int, cert_file: Path, key_file: Path, ca_file: Path, l
 
 
 GRANIAN_THREADS = 32
-"""granian's WSGI blocking threads: as many as gunicorn's request threads."""
+"""granian's WSGI blocking threads: four times the max-throughput attack's 8 connections."""
 
 
 class GranianServer(Server):
-    """granian: one process, no gunicorn log lines to wait for."""
+    """granian: one process, no gunicorn log lines to wait for; settings for the app it loads
+    come from the environment (granian passes its target no arguments)."""
+
+    def __init__(self, *, env: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.env = env
 
     def readiness(self, status: int, body: bytes) -> str | None:
         return None if status == 200 else f"{status} {body[:200]!r}"
+
+    def spawn(self, argv: Sequence[str]) -> None:
+        with self.log_file.open("ab") as log:
+            self.process = subprocess.Popen(
+                list(argv),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=REPO,
+                env={**os.environ, **self.env},
+            )
 
 
 def granian_path() -> str | None:
@@ -109,6 +130,27 @@ def granian_path() -> str | None:
 
 def null_granian(*, port: int, cert_file: Path, key_file: Path, ca_file: Path, log_file: Path) -> Server | None:
     """The null webhook on granian, or None when granian is not installed (`pip install granian`)."""
+    return _granian(
+        "bench.granian_null:app", name="null-granian", env={}, port=port, cert_file=cert_file, key_file=key_file,
+        ca_file=ca_file, log_file=log_file,
+    )  # fmt: skip
+
+
+def reload_safe_granian(
+    *, port: int, cert_file: Path, key_file: Path, ca_file: Path, configmaps: Path, audit_file: Path, log_file: Path
+) -> Server | None:
+    """reload-safe's own app on granian (bench/granian_app.py), or None without granian."""
+    env = {"BENCH_CONFIGMAPS": str(configmaps), "BENCH_AUDIT_FILE": str(audit_file)}
+    return _granian(
+        "bench.granian_app:app", name="rs-granian", env=env, port=port, cert_file=cert_file, key_file=key_file,
+        ca_file=ca_file, log_file=log_file,
+    )  # fmt: skip
+
+
+def _granian(
+    target: str, *, name: str, env: dict[str, str], port: int, cert_file: Path, key_file: Path, ca_file: Path,
+    log_file: Path,
+) -> Server | None:  # fmt: skip
     granian = granian_path()
     if granian is None:
         return None
@@ -121,7 +163,8 @@ def null_granian(*, port: int, cert_file: Path, key_file: Path, ca_file: Path, l
         "--blocking-threads", str(GRANIAN_THREADS),
         "--ssl-certificate", str(cert_file),
         "--ssl-keyfile", str(key_file),
+        "--ssl-protocol-min", "tls1.2",
         "--no-access-log",
-        "bench.granian_null:app",
+        target,
     ]  # fmt: skip
-    return GranianServer(name="null-granian", argv=argv, port=port, ca_file=ca_file, log_file=log_file)
+    return GranianServer(name=name, env=env, argv=argv, port=port, ca_file=ca_file, log_file=log_file)
