@@ -79,7 +79,7 @@ class KubePatcher:
             body["metadata"] = {"uid": consumer.uid}
         key = consumer.key
         _, prefix, plural = _RESOURCES[key.kind]
-        response = self._transport.send(
+        self._transport.write(
             "PATCH",
             f"{prefix}/namespaces/{key.namespace}/{plural}/{key.name}",
             query=[("fieldManager", COMPONENT)],
@@ -87,7 +87,6 @@ class KubePatcher:
             content_type="application/merge-patch+json",
             timeout=self._timeout,
         )
-        response.release_conn()
 
 
 class KubeRecorder:
@@ -121,5 +120,4 @@ class KubeRecorder:
             "lastTimestamp": now,
             "count": 1,
         }
-        response = self._transport.send("POST", f"/api/v1/namespaces/{key.namespace}/events", body=event, timeout=5)
-        response.release_conn()
+        self._transport.write("POST", f"/api/v1/namespaces/{key.namespace}/events", body=event, timeout=5)

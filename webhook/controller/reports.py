@@ -61,7 +61,7 @@ class ReportWriter:
         except ApiException as error:
             if error.status != HTTP_NOT_FOUND:
                 raise
-            self._transport.send("POST", path, query=query, body=desired, timeout=10).release_conn()
+            self._transport.write("POST", path, query=query, body=desired, timeout=10)
             return True
         try:
             stored = json.loads(response.data)
@@ -73,7 +73,7 @@ class ReportWriter:
             **desired,
             "metadata": {**desired["metadata"], "resourceVersion": stored["metadata"]["resourceVersion"]},
         }
-        self._transport.send("PUT", f"{path}/{REPORT_NAME}", query=query, body=desired, timeout=10).release_conn()
+        self._transport.write("PUT", f"{path}/{REPORT_NAME}", query=query, body=desired, timeout=10)
         return True
 
 
