@@ -34,21 +34,13 @@ class Transport:
             self.api_client, method, path, query=query, body=body, content_type=content_type, timeout=timeout
         )
 
-    def write(
-        self,
-        method: str,
-        path: str,
-        *,
-        query: list[tuple[str, Any]] | None = None,
-        body: Any = None,
-        content_type: str = "application/json",
-        timeout: Any = None,
-    ) -> None:
-        """One call whose answer is not needed (a patch, a create). Its body is still read to
-        the end before the connection goes back to the pool: urllib3 reuses a connection whose
-        unread answer sits in the client's buffer, and the next call on it would read that
-        answer's bytes as its own status line (failing a call the API server carried out)."""
-        response = self.send(method, path, query=query, body=body, content_type=content_type, timeout=timeout)
+    def write(self, method: str, path: str, **options: Any) -> None:
+        """One call whose answer is not needed (a patch, a create); `options` as for `send`. Its
+        body is still read to the end before the connection goes back to the pool: urllib3
+        reuses a connection whose unread answer sits in the client's buffer, and the next call
+        on it would read that answer's bytes as its own status line (failing a call the API
+        server carried out)."""
+        response = self.send(method, path, **options)
         try:
             response.read()
         finally:
