@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from bench.procs import tree_cpu_seconds
+from bench.procs import tree_context_switches, tree_cpu_seconds
 
 REPO: Final = Path(__file__).resolve().parents[1]
 BUILD_SCRIPT: Final = REPO / "bench" / "build-loadgen.sh"
@@ -66,6 +66,8 @@ class AttackResult:
     latencies_ms: list[float] = field(repr=False)
     """Of the successful requests, sorted."""
     server_cpu_s: float
+    server_context_switches: int
+    """Of every thread of the server's processes, during the attack."""
     loadgen_cpu_s: float
     errors: dict[str, int]
 
@@ -96,6 +98,7 @@ def merge(results: list[AttackResult]) -> AttackResult:
         wall_s=sum(r.wall_s for r in results),
         latencies_ms=sorted(x for r in results for x in r.latencies_ms),
         server_cpu_s=sum(r.server_cpu_s for r in results),
+        server_context_switches=sum(r.server_context_switches for r in results),
         loadgen_cpu_s=sum(r.loadgen_cpu_s for r in results),
         errors=errors,
     )
@@ -131,15 +134,18 @@ def attack(
     if load.rate == 0:
         argv.append(f"-max-workers={load.workers}")
     server_cpu = tree_cpu_seconds(server_pid)
+    server_switches = tree_context_switches(server_pid)
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     server_cpu = tree_cpu_seconds(server_pid) - server_cpu
+    server_switches = tree_context_switches(server_pid) - server_switches
     stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
     if process.returncode != 0:
         raise RuntimeError(f"vegeta attack failed ({process.returncode}): {stderr.strip()}")
     result = _read_results(vegeta, results_file, server=server, load=load)
     result.server_cpu_s = round(server_cpu, 3)
+    result.server_context_switches = server_switches
     result.loadgen_cpu_s = round(usage.ru_utime + usage.ru_stime, 3)
     results_file.unlink(missing_ok=True)
     return result
@@ -176,6 +182,7 @@ def _read_results(vegeta: Path, results_file: Path, *, server: str, load: Load) 
         wall_s=round(wall, 3),
         latencies_ms=sorted(latencies),
         server_cpu_s=0.0,
+        server_context_switches=0,
         loadgen_cpu_s=0.0,
         errors=errors,
     )

@@ -1,4 +1,4 @@
-"""What a process tree costs, read from /proc: CPU seconds and resident memory.
+"""What a process tree costs, read from /proc: CPU seconds, context switches and resident memory.
 
 The server is a gunicorn master and its worker. Its memory is measured three ways
 (`ServerMemory`): the tree's resident set (each physical page any of its processes maps,
@@ -50,6 +50,31 @@ def cpu_seconds(pid: int) -> float:
 
 def tree_cpu_seconds(pid: int) -> float:
     return sum(cpu_seconds(p) for p in tree(pid))
+
+
+def context_switches(pid: int) -> int:
+    """Voluntary and involuntary context switches of every live thread of one process so far.
+
+    Counted per thread (`/proc/PID/status` holds the main thread's only); a thread that has
+    exited takes its count with it, which gunicorn's long-lived pool threads never do."""
+    total = 0
+    for status in Path(f"/proc/{pid}/task").glob("*/status"):
+        try:
+            lines = status.read_text().splitlines()
+        except OSError:
+            continue  # the thread exited meanwhile
+        for line in lines:
+            name, _, value = line.partition(":")
+            if name in _SWITCH_FIELDS:
+                total += int(value)
+    return total
+
+
+_SWITCH_FIELDS: Final = frozenset({"voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"})
+
+
+def tree_context_switches(pid: int) -> int:
+    return sum(context_switches(p) for p in tree(pid))
 
 
 @dataclass(frozen=True, kw_only=True)

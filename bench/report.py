@@ -132,6 +132,17 @@ def _granian(
     return out
 
 
+def _per_review(result: AttackResult, *, prefix: str) -> dict[str, Any]:
+    """What one answer cost the server at max throughput: CPU, and context switches (each a
+    GIL hand-off between its threads, or a wait for the network)."""
+    return {
+        f"{prefix}server_cpu_us_per_review": _r(result.server_cpu_s / result.ok * 1e6, 1) if result.ok else None,
+        f"{prefix}context_switches_per_review": (
+            _r(result.server_context_switches / result.ok, 2) if result.ok else None
+        ),
+    }
+
+
 def _attack(result: AttackResult) -> dict[str, Any]:
     return {
         "load": result.load.label,
@@ -144,6 +155,7 @@ def _attack(result: AttackResult) -> dict[str, Any]:
         | {"max": _r(result.latencies_ms[-1] if result.latencies_ms else math.nan, 3)},
         "server_cpu_s": result.server_cpu_s,
         "server_cores": _r(result.server_cpu_s / result.wall_s if result.wall_s else 0.0),
+        "server_context_switches": result.server_context_switches,
         "loadgen_cpu_s": result.loadgen_cpu_s,
         "loadgen_cores": _r(result.loadgen_cpu_s / result.wall_s if result.wall_s else 0.0),
     }
@@ -205,6 +217,8 @@ def build(
             "null_fixed_rate_p99_ms": _r(rate_null.percentile(99), 3),
             "fixed_rate_ratio_p50": _r(rate_ours.percentile(50) / rate_null.percentile(50), 3),
             "loadgen_cpu_per_server_cpu": _r(ours.loadgen_cpu_s / ours.server_cpu_s, 3) if ours.server_cpu_s else None,
+            **_per_review(ours, prefix=""),
+            **_per_review(null, prefix="null_"),
             **_overload(admission.overload_ours),
             **_granian(admission.max_granian, null, ours_granian=admission.max_ours_granian, ours=ours),
             "attacks": {
@@ -374,6 +388,10 @@ def table(results: dict[str, Any]) -> str:
         row(f"  null p99 at {rate}/s", "null_fixed_rate_p99_ms", " ms")
         row(f"ratio p50 at {rate}/s", "fixed_rate_ratio_p50")
         row("load generator CPU / server CPU", "loadgen_cpu_per_server_cpu")
+    row("server CPU per review, max throughput", "server_cpu_us_per_review", " µs")
+    row("  null server CPU per review", "null_server_cpu_us_per_review", " µs")
+    row("server context switches per review", "context_switches_per_review")
+    row("  null server context switches per review", "null_context_switches_per_review")
     for label, key, *unit in _TAIL_ROWS:
         row(label, key, *unit)
     width = max(len(r[0]) for r in rows) if rows else 0

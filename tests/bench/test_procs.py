@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -64,6 +65,29 @@ def test_pages_shared_after_fork_count_once_in_the_resident_set(forked_tree: int
     # Resident = what the parent maps + what only the child maps (its 8 MiB and a little more).
     assert parent.rss_mib + 8 <= memory.resident_mib <= parent.rss_mib + child.uss_mib + 0.5
     assert memory.pss_mib <= memory.resident_mib + 0.5
+
+
+NAPPING_THREAD = """
+import threading, time
+def nap():
+    for _ in range(200):
+        time.sleep(0.001)     # each sleep gives the CPU up: one voluntary context switch
+    print("ready", flush=True)
+    threading.Event().wait()  # stays alive, holding its count
+threading.Thread(target=nap).start()
+threading.Event().wait()
+"""
+
+
+def test_context_switches_are_counted_in_every_thread_not_only_the_main_one() -> None:
+    for pid in _tree(NAPPING_THREAD):
+        main_thread = _switches(Path(f"/proc/{pid}/status"))
+        assert main_thread < 100  # the main thread only waits
+        assert procs.tree_context_switches(pid) >= 200 + main_thread
+
+
+def _switches(status: Path) -> int:
+    return sum(int(line.split()[1]) for line in status.read_text().splitlines() if "ctxt_switches" in line)
 
 
 def test_mapping_headers_are_told_from_fields() -> None:

@@ -44,6 +44,10 @@ KEYS = (
     "scan_workloads_per_s",
     "scan_mb_per_s",
     "loadgen_cpu_per_server_cpu",
+    "server_cpu_us_per_review",
+    "null_server_cpu_us_per_review",
+    "context_switches_per_review",
+    "null_context_switches_per_review",
     "calls_per_rollout",
     "report_workloads_per_s",
     "controller_rss_mib_10k_configmaps",
@@ -98,6 +102,10 @@ def test_values_are_sane(results: dict[str, Any]) -> None:
     assert results["scan_mb_per_s"] > 0
     assert results["scan"]["charts_like"]["workloads"] > 0
     assert results["loadgen_cpu_per_server_cpu"] > 0
+    for prefix in ("", "null_"):
+        # Each answer is read from and written to a socket by a thread of the server's pool.
+        assert results[f"{prefix}server_cpu_us_per_review"] > 0
+        assert results[f"{prefix}context_switches_per_review"] > 0
 
 
 def test_every_request_was_answered(results: dict[str, Any]) -> None:
